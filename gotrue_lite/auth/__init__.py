@@ -1,1 +1,29 @@
-"""auth"""
+"""The rules of the domain, free of aiohttp: each function takes a Context and plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..store import Database
+    from ..tokens import KeySet
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every rule needs: the settings, the database and the signing keys."""
+
+    settings: "Settings"
+    db: "Database"
+    keys: "KeySet"
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who is asking: recorded on sessions and audit entries."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    aud: str = ""

@@ -1,0 +1,185 @@
+"""Cross-cutting HTTP concerns: the error envelope, request ids, CORS and bearer authentication."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from ..auth import Client, Context
+from ..errors import APIError
+from ..models import Session, User
+from ..store import Conflict, DatabaseUnavailable
+from ..store import sessions as session_store
+from ..store import users as user_store
+from ..tokens import TokenError
+
+log = logging.getLogger("gotrue_lite.api")
+
+CTX = web.AppKey("ctx", Context)
+API_VERSION = "2024-01-01"
+_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_BEARER = re.compile(r"^bearer (\S+)$", re.IGNORECASE)
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
+
+CORS_HEADERS = ("Accept, Authorization, Content-Type, X-Client-IP, X-Client-Info, X-JWT-AUD, X-Use-Cookie, "
+                "X-Supabase-Api-Version, apikey")
+CORS_EXPOSE = "X-Total-Count, Link, X-Supabase-Api-Version"
+_STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_entity_too_large"}
+
+
+def ctx_of(request: web.Request) -> Context:
+    return request.app[CTX]
+
+
+def _wants_2024(request: web.Request) -> bool:
+    value = request.headers.get("X-Supabase-Api-Version", "")
+    return bool(_VERSION.match(value)) and value >= API_VERSION
+
+
+def error_response(request: web.Request, status: int, error_code: str, message: str,
+                   extra: dict[str, Any] | None = None) -> web.Response:
+    if _wants_2024(request):
+        body: dict[str, Any] = {"code": error_code, "message": message}
+        headers = {"X-Supabase-Api-Version": API_VERSION}
+    else:
+        body = {"code": status, "error_code": error_code, "msg": message}
+        headers = {}
+        if status >= 500:
+            body["error_id"] = request.get("request_id", "")
+    body.update(extra or {})
+    headers["x-sb-error-code"] = error_code
+    return web.json_response(body, status=status, headers=headers)
+
+
+@web.middleware
+async def errors(request: web.Request, handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except APIError as exc:
+        return error_response(request, exc.status, exc.error_code, exc.message, exc.extra)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(request, exc.status, _STATUS_CODES.get(exc.status, "unknown"), exc.reason)
+    except Conflict:
+        return error_response(request, 409, "conflict",
+                              "Too many concurrent token refresh requests on the same session or refresh token")
+    except DatabaseUnavailable as exc:
+        log.error("database unavailable (request %s): %s", request.get("request_id"), exc)
+        return error_response(request, 503, "unexpected_failure", "Database is unavailable, try again shortly")
+    except Exception:
+        log.exception("unhandled error (request %s)", request.get("request_id"))
+        return error_response(request, 500, "unexpected_failure", "Unexpected failure, please check server logs")
+
+
+def _cors(request: web.Request, response: web.StreamResponse) -> None:
+    origin = request.headers.get("Origin")
+    if not origin:
+        return
+    # All origins are allowed with credentials, so the origin is echoed rather than "*".
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Allow-Credentials"] = "true"
+    response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
+    response.headers["Vary"] = "Origin"
+
+
+@web.middleware
+async def cors(request: web.Request, handler) -> web.StreamResponse:
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        extra = ctx_of(request).settings.cors.allowed_headers
+        response = web.Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
+        response.headers["Access-Control-Allow-Headers"] = ", ".join((CORS_HEADERS, *extra))
+        response.headers["Access-Control-Max-Age"] = "300"
+        _cors(request, response)
+        return response
+    response = await handler(request)
+    _cors(request, response)
+    return response
+
+
+@web.middleware
+async def request_id(request: web.Request, handler) -> web.StreamResponse:
+    header = ctx_of(request).settings.api.request_id_header
+    rid = (request.headers.get(header) if header else None) or str(uuid.uuid4())
+    request["request_id"] = rid
+    response = await handler(request)
+    response.headers.setdefault("X-Request-Id", rid)
+    return response
+
+
+def _valid_ip(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def client_ip(request: web.Request) -> str | None:
+    settings = ctx_of(request).settings
+    if settings.security.sb_forwarded_for_enabled:
+        forwarded = request.headers.get("Sb-Forwarded-For", "").split(",")[0]
+        if _valid_ip(forwarded):
+            return _valid_ip(forwarded)
+    for part in request.headers.get("X-Forwarded-For", "").split(","):
+        ip = _valid_ip(part)
+        if ip:
+            return ip
+    return _valid_ip(request.remote or "")
+
+
+def client(request: web.Request, claims: dict[str, Any] | None = None) -> Client:
+    """Who is asking, and for which audience (X-JWT-AUD, else a non-admin token's aud)."""
+    settings = ctx_of(request).settings
+    aud = request.headers.get("X-JWT-AUD", "")
+    if not aud and claims and claims.get("role") not in settings.jwt.admin_roles:
+        token_aud = claims.get("aud")
+        aud = token_aud if isinstance(token_aud, str) else ""
+    return Client(ip=client_ip(request), user_agent=request.headers.get("User-Agent") or None,
+                  aud=aud or settings.jwt.aud)
+
+
+def bearer_claims(request: web.Request) -> dict[str, Any]:
+    """The verified claims of the request's bearer token, or upstream's 401/403."""
+    match = _BEARER.match(request.headers.get("Authorization", ""))
+    if not match:
+        raise APIError(401, "no_authorization", "This endpoint requires a valid Bearer token")
+    try:
+        claims = ctx_of(request).keys.verify(match.group(1))
+    except TokenError as exc:
+        raise APIError(403, "bad_jwt", f"invalid JWT: unable to parse or verify signature, {exc}") from None
+    request["claims"] = claims
+    return claims
+
+
+async def authenticate(request: web.Request) -> tuple[User, Session | None, dict[str, Any]]:
+    """The signed-in user behind the bearer token, with its session (SESSIONS.md §1.4)."""
+    claims = bearer_claims(request)
+    ctx = ctx_of(request)
+    sub = claims.get("sub")
+    if not sub or not isinstance(sub, str):
+        raise APIError(403, "bad_jwt", "invalid claim: missing sub claim")
+    try:
+        user_id = str(uuid.UUID(sub))
+    except ValueError:
+        raise APIError(400, "bad_jwt", "invalid claim: sub claim must be a UUID") from None
+    user = await user_store.get(ctx.db, user_id)
+    if user is None:
+        raise APIError(403, "user_not_found", "User from sub claim in JWT does not exist")
+    session = None
+    session_id = claims.get("session_id")
+    if isinstance(session_id, str) and session_id and session_id != NIL_UUID:
+        try:
+            session = await session_store.get(ctx.db, str(uuid.UUID(session_id)))
+        except ValueError:
+            session = None
+        if session is None:
+            raise APIError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
+    if user.is_banned():
+        raise APIError(403, "user_banned", "User is banned")
+    return user, session, claims

@@ -1,0 +1,31 @@
+"""POST /token: the password and refresh_token grants."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..auth import sessions, signin
+from ..errors import APIError
+from .middleware import client, ctx_of
+from .params import json_or_form
+
+
+async def post_token(request: web.Request) -> web.Response:
+    body = await json_or_form(request)
+    # Supabase clients put grant_type in the query; form bodies (netlify) carry it inside.
+    grant = request.query.get("grant_type") or body.text("grant_type")
+    ctx = ctx_of(request)
+    who = client(request)
+    if grant == "password":
+        result = await signin.with_password(
+            ctx, who,
+            # netlify's gotrue-js posts the email as `username`
+            email=body.text("email") or body.text("username"),
+            phone=body.text("phone"),
+            password=body.text("password"),
+        )
+    elif grant == "refresh_token":
+        result = await sessions.refresh(ctx, body.raw("refresh_token"), who)
+    else:
+        raise APIError(400, "invalid_credentials", "unsupported_grant_type")
+    return web.json_response(result)

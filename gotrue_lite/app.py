@@ -1,0 +1,44 @@
+"""Builds the aiohttp application: middlewares, routes, and the database for its lifetime."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from .api.middleware import CTX, cors, errors, request_id
+from .api.params import MAX_BODY
+from .api.routes import add_routes
+from .auth import Context
+from .config import ConfigError
+from .store import Database, open_database
+from .store.migrate import apply_migrations
+from .tokens import KeySet
+
+log = logging.getLogger("gotrue_lite")
+
+
+def build_keys(settings) -> KeySet:
+    jwt = settings.jwt
+    if not jwt.secret and not jwt.keys:
+        raise ConfigError("GOTRUE_JWT_SECRET: no JWT secret or GOTRUE_JWT_KEYS configured")
+    return KeySet(jwt.secret, jwt.key_id, jwt.keys, jwt.valid_methods)
+
+
+def create_app(settings, db: Database | None = None) -> web.Application:
+    """The server for `settings`; opens (and migrates) the database at start-up unless given one."""
+    keys = build_keys(settings)
+    app = web.Application(middlewares=[request_id, cors, errors], client_max_size=MAX_BODY)
+
+    async def lifetime(app: web.Application):
+        database = db
+        if database is None:
+            database = await open_database(settings)
+            await apply_migrations(database)
+        app[CTX] = Context(settings=settings, db=database, keys=keys)
+        yield
+        await database.close()
+
+    app.cleanup_ctx.append(lifetime)
+    add_routes(app)
+    return app

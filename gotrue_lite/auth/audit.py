@@ -1,0 +1,52 @@
+"""What goes into an audit entry: the actor, the action and its log type, as upstream records them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..models import User
+from ..store import Executor
+from ..store import audit as audit_store
+from . import Context
+
+log = logging.getLogger("gotrue_lite.audit")
+
+LOG_TYPES = {
+    "login": "account",
+    "logout": "account",
+    "invite_accepted": "account",
+    "user_signedup": "team",
+    "user_invited": "team",
+    "user_deleted": "team",
+    "user_modified": "user",
+    "user_recovery_requested": "user",
+    "user_reauthenticate_requested": "user",
+    "user_confirmation_requested": "user",
+    "user_repeated_signup": "user",
+    "user_updated_password": "user",
+    "token_revoked": "token",
+    "token_refreshed": "token",
+}
+
+
+def actor_payload(user: User) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "actor_id": user.id,
+        "actor_username": user.phone or user.email or "",
+        "actor_via_sso": bool(user.is_sso_user),
+    }
+    name = user.user_metadata.get("full_name")
+    if name:
+        payload["actor_name"] = name
+    return payload
+
+
+async def record(ctx: Context, tx: Executor, actor: User, action: str, traits: dict[str, Any] | None = None,
+                 ip_address: str = "") -> None:
+    payload = {**actor_payload(actor), "action": action, "log_type": LOG_TYPES[action]}
+    if traits:
+        payload["traits"] = traits
+    log.debug("audit %s by %s", action, payload["actor_id"])
+    if not ctx.settings.audit_log_disable_postgres:
+        await audit_store.record(tx, payload, ip_address)

@@ -1,0 +1,164 @@
+"""Sessions: issuing them at sign-in, refresh-token rotation with reuse detection, logout."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from .. import clock, crypto
+from ..errors import APIError, validation
+from ..models import AMREntry, Session, User
+from ..store import Executor
+from ..store import sessions as session_store
+from ..store import users as user_store
+from . import Client, Context, audit
+
+_LEGACY_TOKEN = re.compile(r"^[a-z0-9]{12}$")
+MFA_METHODS = {"totp", "mfa/phone", "mfa/webauthn"}
+
+
+def access_claims(ctx: Context, user: User, session_id: str, amr: list[AMREntry]) -> dict[str, Any]:
+    settings = ctx.settings
+    now = clock.unix()
+    claims: dict[str, Any] = {}
+    if settings.jwt.issuer:
+        claims["iss"] = settings.jwt.issuer
+    claims.update(
+        sub=user.id,
+        aud=user.aud or settings.jwt.aud,
+        exp=now + settings.jwt.exp,
+        iat=now,
+        email=user.email or "",
+        phone=user.phone or "",
+        app_metadata=user.app_metadata,
+        user_metadata=user.user_metadata,
+        role=user.role or "",
+        aal="aal2" if any(e.method in MFA_METHODS for e in amr) else "aal1",
+        amr=[e.to_json() for e in amr],
+        session_id=session_id,
+        is_anonymous=bool(user.is_anonymous),
+    )
+    return claims
+
+
+def token_response(ctx: Context, user: User, session_id: str, amr: list[AMREntry], refresh_token: str) -> dict[str, Any]:
+    claims = access_claims(ctx, user, session_id, amr)
+    return {
+        "access_token": ctx.keys.sign(claims),
+        "token_type": "bearer",
+        "expires_in": claims["exp"] - claims["iat"],
+        "expires_at": claims["exp"],
+        "refresh_token": refresh_token,
+        "user": user.to_json(),
+    }
+
+
+async def issue(ctx: Context, tx: Executor, user: User, method: str, client: Client) -> dict[str, Any]:
+    """A new session for `user` inside the caller's transaction; returns the token response."""
+    session = await session_store.create(tx, user.id, user_agent=client.user_agent, ip=client.ip)
+    token = crypto.new_refresh_token()
+    await session_store.add_refresh_token(tx, token, user.id, session.id, None)
+    await session_store.record_method(tx, session.id, method)
+    await user_store.update_user(tx, user.id, last_sign_in_at=clock.now())
+    fresh = await user_store.get(tx, user.id)
+    return token_response(ctx, fresh, session.id, await session_store.methods(tx, session.id), token)
+
+
+def _expiry_reason(ctx: Context, session: Session, token_updated_at) -> str | None:
+    """Why a session may no longer be refreshed (SESSIONS.md §2.7), or None."""
+    now = clock.now()
+    limits = ctx.settings.sessions
+    if session.not_after is not None and now > session.not_after:
+        return ""
+    if limits.timebox is not None and now > session.created_at + limits.timebox:
+        return ""
+    if limits.inactivity_timeout is not None:
+        last = session.refreshed_at
+        if last is None:
+            last = token_updated_at if token_updated_at > session.created_at else session.created_at
+        if now > last + limits.inactivity_timeout:
+            return " (Inactivity)"
+    return None
+
+
+def check_refresh_token_format(value: Any) -> str:
+    if not isinstance(value, str) or len(value) < 12 or (len(value) == 12 and not _LEGACY_TOKEN.match(value)):
+        raise validation("Refresh token is not valid")
+    return value
+
+
+async def refresh(ctx: Context, presented: str, client: Client) -> dict[str, Any]:
+    """grant_type=refresh_token with upstream's legacy-token algorithm (SESSIONS.md §2.3)."""
+    presented = check_refresh_token_format(presented)
+    db = ctx.db
+    not_found = APIError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
+
+    # Phase A: plain reads, so hopeless requests never take the write lock.
+    token = await session_store.find_refresh_token(db, presented)
+    if token is None:
+        raise not_found
+    user = await user_store.get_bare(db, token.user_id)
+    if user is None:
+        raise not_found
+    if user.is_banned():
+        raise APIError(400, "user_banned", "Invalid Refresh Token: User Banned")
+    if token.session_id is None:
+        await session_store.delete_refresh_token(db, token.id)
+        raise APIError(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
+    session = await session_store.get(db, token.session_id)
+    if session is None:
+        raise APIError(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
+    reason = _expiry_reason(ctx, session, token.updated_at)
+    if reason is not None:
+        raise APIError(400, "session_expired", f"Invalid Refresh Token: Session Expired{reason}")
+
+    # Phase B: decide on locked rows. Every refresh of a session locks the session row first,
+    # so racing refreshes of one token queue up and the later ones see the first one's child.
+    async with db.transaction() as tx:
+        session = await session_store.get(tx, token.session_id, lock=True)
+        if session is None:
+            raise APIError(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
+        token = await session_store.find_refresh_token(tx, presented)
+        if token is None:
+            raise not_found
+        user = await user_store.get(tx, token.user_id)
+        if user is None:
+            raise not_found
+        issued: str | None = None
+        if token.revoked:
+            active = await session_store.active_refresh_token(tx, session.id)
+            if active is not None and active.parent == token.token:
+                # The client lost the answer to its last refresh: hand back the same child.
+                issued = active.token
+            elif clock.now() > token.updated_at + timedelta(seconds=ctx.settings.security.refresh_token_reuse_interval):
+                rotation = ctx.settings.security.refresh_token_rotation_enabled
+                if rotation:
+                    await session_store.revoke_session_tokens(tx, session.id)
+                raise APIError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used",
+                               commit=rotation)
+        await audit.record(ctx, tx, user, "token_refreshed")
+        if issued is None:
+            await audit.record(ctx, tx, user, "token_revoked")
+            await session_store.revoke_refresh_token(tx, token.id)
+            issued = crypto.new_refresh_token()
+            await session_store.add_refresh_token(tx, issued, user.id, session.id, token.token)
+        await session_store.touch(tx, session.id, user_agent=client.user_agent, ip=client.ip)
+        amr = await session_store.methods(tx, session.id)
+        return token_response(ctx, user, session.id, amr, issued)
+
+
+LOGOUT_SCOPES = ("global", "local", "others")
+
+
+async def logout(ctx: Context, user: User, session_id: str | None, scope: str) -> None:
+    if scope not in LOGOUT_SCOPES:
+        raise validation(f"Unsupported logout scope {scope!r}")
+    async with ctx.db.transaction() as tx:
+        if session_id is None or scope == "global":
+            await session_store.delete_for_user(tx, user.id)
+        elif scope == "local":
+            await session_store.delete(tx, session_id)
+        else:
+            await session_store.delete_for_user(tx, user.id, keep=session_id)
+        await audit.record(ctx, tx, user, "logout")

@@ -1,0 +1,52 @@
+"""Password sign-in (grant_type=password), with upstream's order of checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import crypto
+from ..errors import INVALID_CREDENTIALS, APIError, validation
+from ..store import users as user_store
+from . import Client, Context, audit, fields, sessions
+
+
+async def with_password(ctx: Context, client: Client, *, email: str, phone: str, password: str) -> dict[str, Any]:
+    settings = ctx.settings
+    if email and phone:
+        raise validation("Only an email address or phone number should be provided on login.")
+    if not email and not phone:
+        raise validation("missing email or phone")
+    if email:
+        if not settings.external.email.enabled:
+            raise APIError(422, "email_provider_disabled", "Email logins are disabled")
+        user = await user_store.find_by_email(ctx.db, email.lower(), client.aud)
+    else:
+        if not settings.external.phone.enabled:
+            raise APIError(422, "phone_provider_disabled", "Phone logins are disabled")
+        user = await user_store.find_by_phone(ctx.db, fields.normalise_phone(phone), client.aud)
+
+    # The password is checked before anything else is said about the account, and an unknown
+    # user costs one bcrypt check too: the answer and its timing reveal nothing.
+    matches = await crypto.check_password(password, user.encrypted_password if user else None)
+    if user is None or not matches:
+        raise APIError(400, "invalid_credentials", INVALID_CREDENTIALS)
+    if user.is_banned():
+        raise APIError(400, "user_banned", "User is banned")
+    if email and user.email_confirmed_at is None and not settings.mailer.allow_unverified_email_sign_ins:
+        raise APIError(400, "email_not_confirmed", "Email not confirmed")
+    if phone and user.phone_confirmed_at is None:
+        raise APIError(400, "phone_not_confirmed", "Phone not confirmed")
+
+    # Old hashes at another cost are upgraded once the password is known to be right.
+    cost = crypto.bcrypt_cost(user.encrypted_password or "")
+    new_hash = await crypto.hash_password(password) if cost is not None and cost != crypto.BCRYPT_COST else None
+
+    async with ctx.db.transaction() as tx:
+        if new_hash:
+            await user_store.update_user(tx, user.id, encrypted_password=new_hash)
+        await audit.record(ctx, tx, user, "login", {"provider": "email" if email else "phone"})
+        response = await sessions.issue(ctx, tx, user, "password", client)
+    weak = fields.weakness(settings, password)
+    if weak:
+        response["weak_password"] = {"message": weak[0], "reasons": weak[1]}
+    return response

@@ -1,0 +1,179 @@
+"""Sign-up with email or phone and password, and anonymous sign-in."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from .. import clock, crypto
+from ..errors import APIError, validation
+from ..models import User
+from ..store import Executor, UniqueViolation
+from ..store import flow_state as flow_store
+from ..store import users as user_store
+from . import Client, Context, audit, fields, otp, pkce, sessions
+
+ALREADY_REGISTERED = APIError(422, "user_already_exists", "User already registered")
+
+
+def _new_user_values(ctx: Context, aud: str, *, email: str = "", phone: str = "", password_hash: str | None,
+                     data: dict[str, Any], provider: str | None, anonymous: bool = False) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "aud": aud,
+        "role": ctx.settings.jwt.default_group_name,
+        "email": email,
+        "phone": phone,
+        "encrypted_password": password_hash or "",
+        "raw_app_meta_data": {"provider": provider, "providers": [provider]} if provider else {},
+        "raw_user_meta_data": dict(data),
+        "is_anonymous": anonymous,
+    }
+
+
+def _identity_data(user_id: str, provider: str, address: str, data: dict[str, Any]) -> dict[str, Any]:
+    identity = {"sub": user_id, provider: address, "email_verified": False, "phone_verified": False}
+    for key, value in data.items():
+        identity.setdefault(key, value)
+    return identity
+
+
+async def ensure_identity(tx: Executor, user: User, provider: str, data: dict[str, Any]) -> None:
+    if any(i.provider == provider for i in user.identities):
+        return
+    address = user.email if provider == "email" else user.phone
+    await user_store.create_identity(tx, {
+        "id": str(uuid.uuid4()),
+        "provider_id": user.id,
+        "user_id": user.id,
+        "identity_data": _identity_data(user.id, provider, address or "", data),
+        "provider": provider,
+    })
+
+
+async def confirm_email(tx: Executor, user: User) -> None:
+    """Mark the email verified on the user and on its email identity."""
+    now = clock.now()
+    metadata = {**user.user_metadata, "email_verified": True}
+    await user_store.update_user(tx, user.id, email_confirmed_at=now, confirmation_token="", raw_user_meta_data=metadata)
+    for identity in user.identities:
+        if identity.provider == "email":
+            await user_store.update_identity_data(tx, identity.id, {**identity.identity_data, "email_verified": True})
+
+
+async def confirm_phone(tx: Executor, user: User) -> None:
+    await user_store.update_user(tx, user.id, phone_confirmed_at=clock.now(), confirmation_token="")
+    for identity in user.identities:
+        if identity.provider == "phone":
+            await user_store.update_identity_data(tx, identity.id, {**identity.identity_data, "phone_verified": True})
+
+
+def obfuscated_user(ctx: Context, aud: str, provider: str, address: str, data: dict[str, Any]) -> dict[str, Any]:
+    """What a sign-up for an already-confirmed address answers: built from scratch, leaking nothing."""
+    now = clock.now()
+    return User(
+        id=str(uuid.uuid4()), aud=aud, role="",
+        email=address if provider == "email" else "",
+        phone=address if provider == "phone" else "",
+        raw_app_meta_data={"provider": provider, "providers": [provider]},
+        raw_user_meta_data=dict(data), created_at=now, updated_at=now, confirmation_sent_at=now,
+    ).to_json()
+
+
+async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, password: str, data: dict[str, Any],
+                  channel: str, challenge: tuple[str | None, str | None]) -> dict[str, Any]:
+    settings = ctx.settings
+    if settings.disable_signup:
+        raise APIError(422, "signup_disabled", "Signups not allowed for this instance")
+    if not email and not phone:
+        return await sign_in_anonymously(ctx, client, data=data)
+    if not password:
+        raise validation("Signup requires a valid password")
+    fields.check_new_password(settings, password)
+    if email and phone:
+        raise validation("Only an email address or phone number should be provided on signup.")
+    if phone and channel not in ("sms", "whatsapp"):
+        raise validation("Invalid channel, supported values are 'sms' or 'whatsapp'")
+    if phone and challenge[0]:
+        raise validation("PKCE not supported for phone signups")
+    pkce_challenge = pkce.parse(*challenge)
+
+    provider = "email" if email else "phone"
+    if provider == "email":
+        if not settings.external.email.enabled:
+            raise APIError(400, "email_provider_disabled", "Email signups are disabled")
+        address = fields.email(email)
+        existing = await user_store.find_by_email(ctx.db, address, client.aud)
+        autoconfirm = settings.mailer.autoconfirm
+    else:
+        if not settings.external.phone.enabled:
+            raise APIError(400, "phone_provider_disabled", "Phone signups are disabled")
+        address = fields.phone(phone)
+        existing = await user_store.find_by_phone(ctx.db, address, client.aud)
+        autoconfirm = settings.sms.autoconfirm
+
+    if existing is not None:
+        confirmed = existing.email_confirmed_at if provider == "email" else existing.phone_confirmed_at
+        if confirmed is not None or autoconfirm:
+            async with ctx.db.transaction() as tx:
+                await audit.record(ctx, tx, existing, "user_repeated_signup", {"provider": provider})
+            if settings.mailer.autoconfirm or settings.sms.autoconfirm:
+                raise ALREADY_REGISTERED
+            return obfuscated_user(ctx, client.aud, provider, address, data)
+
+    # bcrypt runs before the transaction, so the write lock is never held while hashing.
+    password_hash = await crypto.hash_password(password) if existing is None else None
+    try:
+        async with ctx.db.transaction() as tx:
+            if existing is None:
+                values = _new_user_values(ctx, client.aud, password_hash=password_hash, data=data, provider=provider,
+                                          **{provider: address})
+                await user_store.create(tx, values)
+                user_id = values["id"]
+            else:
+                # Unconfirmed: nothing about the account changes on a stranger's word; the
+                # confirmation goes out again.
+                user_id = existing.id
+            user = await user_store.get(tx, user_id)
+            await ensure_identity(tx, user, provider, data)
+            user = await user_store.get(tx, user_id)
+            if autoconfirm:
+                await audit.record(ctx, tx, user, "user_signedup", {"provider": provider})
+                await (confirm_email if provider == "email" else confirm_phone)(tx, user)
+                user = await user_store.get(tx, user_id)
+                await audit.record(ctx, tx, user, "login", {"provider": provider})
+                return await sessions.issue(ctx, tx, user, "password", client)
+            await audit.record(ctx, tx, user, "user_confirmation_requested", {"provider": provider})
+            if provider == "phone":
+                raise APIError(422, "sms_send_failed",
+                               "Error sending confirmation OTP to provider: no SMS provider is configured")
+            if existing is not None:
+                otp.cooldown(existing.confirmation_sent_at, settings.smtp.max_frequency)
+            if pkce_challenge:
+                await flow_store.create(tx, user_id=user_id, provider_type="email", authentication_method="email/signup",
+                                        code_challenge=pkce_challenge.code_challenge,
+                                        code_challenge_method=pkce_challenge.method)
+            await otp.issue(tx, user_id, "confirmation_token", address, settings.mailer.otp_length,
+                            pkce=pkce_challenge is not None)
+            user = await user_store.get(tx, user_id)
+    except UniqueViolation:
+        # Lost a race with a concurrent sign-up of the same address.
+        if settings.mailer.autoconfirm or settings.sms.autoconfirm:
+            raise ALREADY_REGISTERED from None
+        return obfuscated_user(ctx, client.aud, provider, address, data)
+    body = user.to_json()
+    if user.invited_at is not None:
+        body["user_metadata"] = {}
+        body["identities"] = []
+    return body
+
+
+async def sign_in_anonymously(ctx: Context, client: Client, *, data: dict[str, Any]) -> dict[str, Any]:
+    if not ctx.settings.external.anonymous_users.enabled:
+        raise APIError(422, "anonymous_provider_disabled", "Anonymous sign-ins are disabled")
+    values = _new_user_values(ctx, client.aud, password_hash=None, data=data, provider=None, anonymous=True)
+    async with ctx.db.transaction() as tx:
+        await user_store.create(tx, values)
+        user = await user_store.get(tx, values["id"])
+        await audit.record(ctx, tx, user, "user_signedup", {"provider": "anonymous"})
+        return await sessions.issue(ctx, tx, user, "anonymous", client)

@@ -1,0 +1,171 @@
+"""PostgreSQL backend on an asyncpg pool, every connection pinned to the auth schema."""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator
+
+import asyncpg
+
+from .base import Conflict, DatabaseUnavailable, UniqueViolation
+
+# How long a statement may wait for a row lock before the request answers 409 conflict.
+LOCK_TIMEOUT = "5s"
+ACQUIRE_TIMEOUT = 10.0
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=_dumps, decoder=json.loads, schema="pg_catalog")
+    # uuids and addresses travel as plain strings, like on SQLite.
+    for name in ("uuid", "inet"):
+        await conn.set_type_codec(name, encoder=str, decoder=str, schema="pg_catalog", format="text")
+    # Columns that are `timestamp without time zone` hold UTC; hand them out aware.
+    await conn.set_type_codec(
+        "timestamp",
+        encoder=lambda v: v.astimezone(timezone.utc).replace(tzinfo=None).isoformat() if v.tzinfo else v.isoformat(),
+        decoder=lambda s: datetime.fromisoformat(s).replace(tzinfo=timezone.utc),
+        schema="pg_catalog",
+        format="text",
+    )
+
+
+def _translate_error(exc: BaseException) -> BaseException:
+    if isinstance(exc, asyncpg.exceptions.LockNotAvailableError):
+        return Conflict(str(exc))
+    if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
+        return UniqueViolation(str(exc))
+    if isinstance(exc, (OSError, asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.ConnectionDoesNotExistError,
+                        asyncpg.exceptions.InterfaceError, TimeoutError)):
+        return DatabaseUnavailable(str(exc) or exc.__class__.__name__)
+    return exc
+
+
+class _Conn:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def _run(self, method: str, sql: str, args: tuple) -> Any:
+        try:
+            return await getattr(self._conn, method)(sql, *[_param(a) for a in args])
+        except Exception as exc:
+            translated = _translate_error(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._run("fetch", sql, args)]
+
+    async def fetch_one(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        row = await self._run("fetchrow", sql, args)
+        return None if row is None else dict(row)
+
+    async def fetch_val(self, sql: str, *args: Any) -> Any:
+        return await self._run("fetchval", sql, args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        status = await self._run("execute", sql, args)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+
+class PostgresDatabase:
+    dialect = "postgres"
+
+    def __init__(self, dsn: str, namespace: str, max_size: int = 0) -> None:
+        self.dsn = dsn
+        self.namespace = namespace
+        self.max_size = max_size or 10
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        # The schema must exist before connections point their search_path at it.
+        conn = await asyncpg.connect(self.dsn, timeout=10)
+        try:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.namespace)}")
+        finally:
+            await conn.close()
+        self._pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=1,
+            max_size=self.max_size,
+            init=_init_connection,
+            timeout=10,
+            command_timeout=30,
+            server_settings={"search_path": self.namespace, "lock_timeout": LOCK_TIMEOUT},
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            conn = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT)
+        except BaseException as exc:  # refused, reset, pool timeout
+            raise _translate_error(exc) from exc
+        try:
+            yield conn
+        finally:
+            await self._pool.release(conn)
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        async with self._acquire() as conn:
+            return await _Conn(conn).fetch_all(sql, *args)
+
+    async def fetch_one(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        async with self._acquire() as conn:
+            return await _Conn(conn).fetch_one(sql, *args)
+
+    async def fetch_val(self, sql: str, *args: Any) -> Any:
+        async with self._acquire() as conn:
+            return await _Conn(conn).fetch_val(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._acquire() as conn:
+            return await _Conn(conn).execute(sql, *args)
+
+    async def execute_script(self, sql: str) -> None:
+        async with self._acquire() as conn:
+            await conn.execute(sql)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Conn]:
+        async with self._acquire() as conn:
+            tx = conn.transaction()
+            try:
+                await tx.start()
+            except BaseException as exc:
+                raise _translate_error(exc) from exc
+            try:
+                yield _Conn(conn)
+            except BaseException as exc:
+                if getattr(exc, "commit", False):
+                    await tx.commit()
+                else:
+                    await tx.rollback()
+                raise
+            else:
+                try:
+                    await tx.commit()
+                except BaseException as exc:
+                    raise _translate_error(exc) from exc
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,126 @@
+"""SQL for sessions, their refresh tokens and their authentication-method (AMR) claims."""
+
+from __future__ import annotations
+
+import uuid
+from .. import clock
+from ..models import AMREntry, RefreshToken, Session
+from .base import Executor
+from .sql import NIL_UUID, insert, update
+
+SESSION_COLUMNS = "id, user_id, created_at, updated_at, factor_id, aal, not_after, refreshed_at, user_agent, ip, tag"
+TOKEN_COLUMNS = "id, token, user_id, revoked, created_at, updated_at, parent, session_id"
+
+
+async def create(ex: Executor, user_id: str, *, user_agent: str | None, ip: str | None) -> Session:
+    now = clock.now()
+    values = {
+        "id": str(uuid.uuid4()),
+        "user_id": user_id,
+        "created_at": now,
+        "updated_at": now,
+        "aal": "aal1",
+        "user_agent": user_agent or None,
+        "ip": ip or None,
+    }
+    await insert(ex, "sessions", values)
+    return Session(**values)
+
+
+async def get(ex: Executor, session_id: str, *, lock: bool = False) -> Session | None:
+    suffix = " FOR UPDATE" if lock else ""
+    row = await ex.fetch_one(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1{suffix}", session_id)
+    return None if row is None else Session.from_row(row)
+
+
+async def exists(ex: Executor, session_id: str) -> bool:
+    return await ex.fetch_val("SELECT 1 FROM sessions WHERE id = $1", session_id) is not None
+
+
+async def touch(ex: Executor, session_id: str, *, user_agent: str | None, ip: str | None) -> None:
+    now = clock.now()
+    await update(ex, "sessions", "id", session_id,
+                 {"refreshed_at": now, "updated_at": now, "user_agent": user_agent or None, "ip": ip or None})
+
+
+async def delete(ex: Executor, session_id: str) -> None:
+    await ex.execute("DELETE FROM sessions WHERE id = $1", session_id)
+
+
+async def delete_for_user(ex: Executor, user_id: str, *, keep: str | None = None) -> None:
+    if keep:
+        await ex.execute("DELETE FROM sessions WHERE user_id = $1 AND id <> $2", user_id, keep)
+    else:
+        await ex.execute("DELETE FROM sessions WHERE user_id = $1", user_id)
+
+
+# Refresh tokens ---------------------------------------------------------------------------
+
+async def add_refresh_token(ex: Executor, token: str, user_id: str, session_id: str, parent: str | None) -> None:
+    now = clock.now()
+    await insert(ex, "refresh_tokens", {
+        "instance_id": NIL_UUID,
+        "token": token,
+        "user_id": user_id,
+        "revoked": False,
+        "created_at": now,
+        "updated_at": now,
+        "parent": parent or "",
+        "session_id": session_id,
+    })
+
+
+async def find_refresh_token(ex: Executor, token: str) -> RefreshToken | None:
+    row = await ex.fetch_one(f"SELECT {TOKEN_COLUMNS} FROM refresh_tokens WHERE token = $1", token)
+    return None if row is None else RefreshToken.from_row(row)
+
+
+async def active_refresh_token(ex: Executor, session_id: str) -> RefreshToken | None:
+    """The session's current token: the newest one not revoked."""
+    row = await ex.fetch_one(
+        f"SELECT {TOKEN_COLUMNS} FROM refresh_tokens WHERE session_id = $1 AND revoked = false "
+        "ORDER BY id DESC LIMIT 1",
+        session_id,
+    )
+    return None if row is None else RefreshToken.from_row(row)
+
+
+async def revoke_refresh_token(ex: Executor, token_id: int) -> None:
+    # updated_at becomes the anchor of the reuse interval.
+    await ex.execute("UPDATE refresh_tokens SET revoked = true, updated_at = $2 WHERE id = $1", token_id, clock.now())
+
+
+async def revoke_session_tokens(ex: Executor, session_id: str) -> None:
+    await ex.execute(
+        "UPDATE refresh_tokens SET revoked = true, updated_at = $2 WHERE session_id = $1 AND revoked = false",
+        session_id,
+        clock.now(),
+    )
+
+
+async def delete_refresh_token(ex: Executor, token_id: int) -> None:
+    await ex.execute("DELETE FROM refresh_tokens WHERE id = $1", token_id)
+
+
+# AMR claims -------------------------------------------------------------------------------
+
+async def record_method(ex: Executor, session_id: str, method: str) -> None:
+    now = clock.now()
+    await ex.execute(
+        "INSERT INTO mfa_amr_claims (id, session_id, created_at, updated_at, authentication_method) "
+        "VALUES ($1, $2, $3, $3, $4) "
+        "ON CONFLICT (session_id, authentication_method) DO UPDATE SET updated_at = excluded.updated_at",
+        str(uuid.uuid4()),
+        session_id,
+        now,
+        method,
+    )
+
+
+async def methods(ex: Executor, session_id: str) -> list[AMREntry]:
+    rows = await ex.fetch_all(
+        "SELECT authentication_method, updated_at FROM mfa_amr_claims WHERE session_id = $1 "
+        "ORDER BY updated_at DESC",
+        session_id,
+    )
+    return [AMREntry(r["authentication_method"], int(r["updated_at"].timestamp())) for r in rows]

@@ -1,0 +1,197 @@
+"""SQLite backend on aiosqlite: WAL, foreign keys on, one serialised writer, pooled readers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+import uuid
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any, AsyncIterator
+
+import aiosqlite
+
+from .base import Conflict, UniqueViolation
+
+READERS = 4
+BUSY_TIMEOUT_MS = 5000
+
+
+def _ts_out(value: datetime) -> str:
+    # One fixed-width format for every timestamp, so text order is time order.
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+sqlite3.register_converter("TIMESTAMPTZ", lambda raw: datetime.fromisoformat(raw.decode()))
+sqlite3.register_converter("JSON", lambda raw: json.loads(raw))
+sqlite3.register_converter("BOOLEAN", lambda raw: raw not in (b"0", b""))
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _ts_out(value)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+_LOCKING = re.compile(r"\s+FOR\s+UPDATE(\s+SKIP\s+LOCKED|\s+NOWAIT)?", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1024)
+def _translate(sql: str) -> str:
+    # Row locks do not exist here: BEGIN IMMEDIATE already holds the only write lock.
+    return re.sub(r"\$(\d+)", r"?\1", _LOCKING.sub("", sql))
+
+
+def _row(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
+    return {d[0]: v for d, v in zip(cursor.description, row)}
+
+
+class _Conn:
+    """Executor over one aiosqlite connection."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def _run(self, sql: str, args: tuple, fetch: str | None) -> Any:
+        try:
+            async with self._conn.execute(_translate(sql), [_param(a) for a in args]) as cur:
+                if fetch == "all":
+                    return list(await cur.fetchall())
+                if fetch == "one":
+                    return await cur.fetchone()
+                return cur.rowcount
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise UniqueViolation(str(exc)) from exc
+            raise
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise Conflict(str(exc)) from exc
+            raise
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        return await self._run(sql, args, "all")
+
+    async def fetch_one(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        return await self._run(sql, args, "one")
+
+    async def fetch_val(self, sql: str, *args: Any) -> Any:
+        row = await self.fetch_one(sql, *args)
+        return None if row is None else next(iter(row.values()))
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return await self._run(sql, args, None)
+
+
+class SQLiteDatabase:
+    dialect = "sqlite"
+    namespace = ""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all: list[aiosqlite.Connection] = []
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(
+            self.path,
+            detect_types=sqlite3.PARSE_DECLTYPES,
+            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+            check_same_thread=False,
+        )
+        self._all.append(conn)
+        conn.row_factory = _row
+        for pragma in (f"busy_timeout = {BUSY_TIMEOUT_MS}", "foreign_keys = ON", "synchronous = NORMAL"):
+            await _pragma(conn, pragma)
+        return conn
+
+    async def open(self) -> None:
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old: 3.35 or newer is needed")
+        self._writer = await self._connect()
+        if self.path != ":memory:":
+            await _pragma(self._writer, "journal_mode = WAL")
+            for _ in range(READERS):
+                self._readers.put_nowait(await self._connect())
+
+    async def close(self) -> None:
+        for conn in self._all:
+            await conn.close()
+        self._all.clear()
+
+    @asynccontextmanager
+    async def _reader(self) -> AsyncIterator[_Conn]:
+        if self.path == ":memory:":
+            # Every connection to :memory: is a database of its own: share the writer.
+            async with self._write_lock:
+                yield _Conn(self._writer)
+            return
+        conn = await self._readers.get()
+        try:
+            yield _Conn(conn)
+        finally:
+            self._readers.put_nowait(conn)
+
+    # Plain statements outside a transaction: reads use a reader, writes the writer.
+    async def fetch_all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        if _is_write(sql):
+            async with self.transaction() as tx:
+                return await tx.fetch_all(sql, *args)
+        async with self._reader() as conn:
+            return await conn.fetch_all(sql, *args)
+
+    async def fetch_one(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        rows = await self.fetch_all(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetch_val(self, sql: str, *args: Any) -> Any:
+        row = await self.fetch_one(sql, *args)
+        return None if row is None else next(iter(row.values()))
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self.transaction() as tx:
+            return await tx.execute(sql, *args)
+
+    async def execute_script(self, sql: str) -> None:
+        async with self._write_lock:
+            await self._writer.executescript(sql)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Conn]:
+        # The writer lock serialises this process's writers, so they queue here instead of
+        # meeting "database is locked"; busy_timeout covers other processes on the file.
+        async with self._write_lock:
+            conn = self._writer
+            tx = _Conn(conn)
+            await tx.execute("BEGIN IMMEDIATE")
+            try:
+                yield tx
+            except BaseException as exc:
+                await tx.execute("COMMIT" if getattr(exc, "commit", False) else "ROLLBACK")
+                raise
+            else:
+                await tx.execute("COMMIT")
+
+
+async def _pragma(conn: aiosqlite.Connection, pragma: str) -> None:
+    # Drain the cursor: a PRAGMA that returns a row and is left unfinished keeps a lock.
+    async with conn.execute(f"PRAGMA {pragma}") as cur:
+        await cur.fetchall()
+
+
+def _is_write(sql: str) -> bool:
+    head = sql.lstrip()[:6].upper()
+    return head in ("INSERT", "UPDATE", "DELETE") or head.startswith("WITH") and "RETURNING" in sql.upper()
