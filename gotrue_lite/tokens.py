@@ -20,7 +20,8 @@ class TokenError(Exception):
 class _Key:
     kid: str
     alg: str
-    key: Key
+    key: Key  # signs
+    verifier: Key  # verifies: the public half of an asymmetric key (python-jose's private EC keys cannot)
     public: dict[str, Any] | None  # the JWK published in jwks.json; None for secrets
 
 
@@ -28,10 +29,12 @@ def _load_jwk(data: dict[str, Any]) -> _Key:
     alg = data.get("alg") or "HS256"
     key = jwk.construct(data, alg)
     public = None
+    verifier = key
     if alg not in SYMMETRIC:
-        public = {k: v for k, v in key.public_key().to_dict().items() if k not in ("key_ops", "use")}
+        verifier = key.public_key()
+        public = {k: v for k, v in verifier.to_dict().items() if k not in ("key_ops", "use")}
         public.update(kid=data["kid"], alg=alg, use="sig", key_ops=["verify"])
-    return _Key(kid=data.get("kid", ""), alg=alg, key=key, public=public)
+    return _Key(kid=data.get("kid", ""), alg=alg, key=key, verifier=verifier, public=public)
 
 
 class KeySet:
@@ -42,7 +45,8 @@ class KeySet:
         self._secret: _Key | None = None
         signer: _Key | None = None
         if secret:
-            self._secret = _Key(kid=key_id, alg="HS256", key=jwk.construct(secret, "HS256"), public=None)
+            hmac_key = jwk.construct(secret, "HS256")
+            self._secret = _Key(kid=key_id, alg="HS256", key=hmac_key, verifier=hmac_key, public=None)
         for data in keys:
             loaded = _load_jwk(data)
             if loaded.kid:
@@ -90,7 +94,7 @@ class KeySet:
         try:
             claims = jwt.decode(
                 token,
-                key.key,
+                key.verifier,
                 algorithms=[key.alg],
                 options={"verify_aud": False, "verify_iss": False, "require_exp": True, "verify_at_hash": False},
             )

@@ -64,12 +64,46 @@ async def json_body(request: web.Request, *, required: bool = True) -> Params:
             raise bad_json("request body is empty")
         return Params({})
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise bad_json(str(exc).split(":")[0]) from None
+        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
+        _check_strings(value)
+    except (ValueError, UnicodeError, RecursionError) as exc:
+        raise bad_json(str(exc).split(":")[0] or "invalid JSON") from None
     if not isinstance(value, dict):
         raise bad_json("the body must be a JSON object")
     return Params(value)
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return value
+
+
+def _check_text(text: str) -> None:
+    text.encode("utf-8")
+    if "\x00" in text:
+        # PostgreSQL text and jsonb cannot hold NUL; refuse it on every backend alike.
+        raise ValueError("strings must not contain NUL characters")
+
+
+def _check_strings(value: Any) -> None:
+    """Lone surrogates (\\ud800) parse in Python but are not text: refuse them up front."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key)
+                stack.append(child)
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 async def json_or_form(request: web.Request) -> Params:
@@ -80,5 +114,11 @@ async def json_or_form(request: web.Request) -> Params:
             pairs = parse_qsl(raw.decode(), keep_blank_values=True)
         except UnicodeDecodeError:
             raise bad_json("form body is not UTF-8") from None
+        try:
+            for key, value in pairs:
+                _check_text(key)
+                _check_text(value)
+        except ValueError as exc:
+            raise bad_json(str(exc)) from None
         return Params(dict(pairs))
     return await json_body(request)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import re
 from datetime import timedelta
 from typing import Any
@@ -82,8 +85,22 @@ def _expiry_reason(ctx: Context, session: Session, token_updated_at) -> str | No
     return None
 
 
-def check_refresh_token_format(value: Any) -> str:
-    if not isinstance(value, str) or len(value) < 12 or (len(value) == 12 and not _LEGACY_TOKEN.match(value)):
+def _parses_as_signed_token(value: str) -> bool:
+    """The newer signed format (version byte, session id, counter, HMAC, checksum): checksum only."""
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (ValueError, binascii.Error):
+        return False
+    if not 38 <= len(raw) <= 46 or raw[0] != 0:
+        return False
+    return hashlib.sha256(raw[:-4]).digest()[:4] == raw[-4:]
+
+
+def check_refresh_token_format(value: str) -> str:
+    """Upstream's up-front rules: shorter than 12 is invalid, 12 is legacy, longer must be signed."""
+    if len(value) < 12 or (len(value) == 12 and not _LEGACY_TOKEN.match(value)) or (
+        len(value) > 12 and not _parses_as_signed_token(value)
+    ):
         raise validation("Refresh token is not valid")
     return value
 
@@ -153,7 +170,7 @@ LOGOUT_SCOPES = ("global", "local", "others")
 
 async def logout(ctx: Context, user: User, session_id: str | None, scope: str) -> None:
     if scope not in LOGOUT_SCOPES:
-        raise validation(f"Unsupported logout scope {scope!r}")
+        raise validation(f'Unsupported logout scope "{scope}"')
     async with ctx.db.transaction() as tx:
         if session_id is None or scope == "global":
             await session_store.delete_for_user(tx, user.id)

@@ -1,0 +1,376 @@
+"""The `gotrue-lite` command line: `serve`, `migrate`, and room for the subcommands to come."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import errno
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gotrue_lite import __version__
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from gotrue_lite.config import Settings
+    from gotrue_lite.store import Database
+
+PROG = "gotrue-lite"
+# Long enough for a slow bcrypt sign-up to finish, short enough for an orchestrator's grace period.
+SHUTDOWN_TIMEOUT = 10.0
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+log = logging.getLogger("gotrue_lite")
+
+
+class CommandError(Exception):
+    """A failure the user can fix; main() prints it as one line and exits 1."""
+
+
+# --- logging -------------------------------------------------------------------------------
+
+
+class _OneLineFormatter(logging.Formatter):
+    # Log collectors split on newlines: a traceback must stay inside its record.
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\r", "\\r").replace("\n", "\\n")
+
+
+class _HoldingHandler(logging.Handler):
+    """Keeps the records emitted while settings load, until the log level is known."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _hold_logs() -> _HoldingHandler:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    holding = _HoldingHandler()
+    root.addHandler(holding)
+    root.setLevel(logging.DEBUG)
+    return holding
+
+
+def _start_logging(level: int, holding: _HoldingHandler | None) -> None:
+    root = logging.getLogger()
+    if holding is not None:
+        root.removeHandler(holding)
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(_OneLineFormatter(LOG_FORMAT))
+    root.addHandler(stream)
+    root.setLevel(level)
+    # aiosqlite logs every statement with its arguments (token hashes, password hashes) at
+    # DEBUG; SQL logging is GOTRUE_LOG_SQL's business, not the general log level's.
+    logging.getLogger("aiosqlite").setLevel(max(level, logging.INFO))
+    if holding is not None:
+        for record in holding.records:
+            if record.levelno >= level and logging.getLogger(record.name).isEnabledFor(record.levelno):
+                stream.handle(record)
+
+
+def _drop_held_logs(holding: _HoldingHandler) -> None:
+    # A start-up error is reported as exactly one line; whatever was said before it is noise.
+    root = logging.getLogger()
+    root.removeHandler(holding)
+    root.addHandler(logging.NullHandler())
+
+
+# --- settings and the signing secret --------------------------------------------------------
+
+
+def _load_settings(args: argparse.Namespace) -> Settings:
+    from gotrue_lite.config import ConfigError, load_settings
+
+    # Without --config, load_settings picks $GOTRUE_LITE_CONFIG or ./gotrue_lite.toml itself.
+    config_file = getattr(args, "config", None)
+    if config_file is not None and not Path(config_file).is_file():
+        raise CommandError(f"--config: no such file: {config_file}")
+    holding = _hold_logs()
+    try:
+        settings = load_settings(config_file)
+    except ConfigError:
+        _drop_held_logs(holding)
+        raise
+    _start_logging(settings.log_level, holding)
+    return settings
+
+
+def _secret_file_for(settings: Settings) -> tuple[Path | None, str]:
+    """Where the development secret lives, and the setting to blame when that place is bad."""
+    if settings.lite.secret_file:
+        return Path(settings.lite.secret_file), "GOTRUE_LITE_SECRET_FILE"
+    if settings.db.sqlite_path == ":memory:":
+        return None, "DATABASE_URL"
+    return Path(f"{settings.db.sqlite_path}.secret"), "DATABASE_URL"
+
+
+def _read_secret_file(path: Path, setting: str) -> str:
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise CommandError(f"{setting}: cannot read the development secret {path}: {exc.strerror}") from exc
+    if not secret:
+        raise CommandError(
+            f"{setting}: the development secret file {path} is empty; delete it or set GOTRUE_JWT_SECRET"
+        )
+    if path.stat().st_mode & 0o077:
+        log.warning("development secret file %s is readable by other users; chmod 600 it", path)
+    return secret
+
+
+def _write_private_file(path: Path, text: str) -> None:
+    """Creates `path` readable by its owner only; FileExistsError if it is already there."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _create_secret_file(path: Path, setting: str) -> str | None:
+    """Writes a new secret to `path` unless it exists; returns it, or None if another won."""
+    secret = secrets.token_urlsafe(48)
+    # Written in full under a private name, then linked into place: a reader never sees a
+    # half-written file, and of two servers starting at once exactly one secret wins.
+    staging = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        _write_private_file(staging, secret + "\n")
+    except OSError as exc:
+        raise CommandError(f"{setting}: cannot create the development secret {path}: {exc.strerror}") from exc
+    try:
+        os.link(staging, path)
+    except FileExistsError:
+        return None
+    except OSError:
+        # A filesystem without hard links: create the file in place instead.
+        try:
+            _write_private_file(path, secret + "\n")
+        except FileExistsError:
+            return None
+    finally:
+        try:
+            os.unlink(staging)
+        except FileNotFoundError:
+            pass
+    return secret
+
+
+def _development_secret(settings: Settings) -> str:
+    path, setting = _secret_file_for(settings)
+    if path is None:
+        log.warning(
+            "GOTRUE_JWT_SECRET is not set: signing tokens with a random development secret that "
+            "lasts only as long as this process (in-memory database); production must set GOTRUE_JWT_SECRET"
+        )
+        return secrets.token_urlsafe(48)
+    created = None if path.exists() else _create_secret_file(path, setting)
+    secret = created if created is not None else _read_secret_file(path, setting)
+    log.warning(
+        "GOTRUE_JWT_SECRET is not set: signing tokens with the development secret %s %s; "
+        "this is for development only, production must set GOTRUE_JWT_SECRET",
+        "created in" if created is not None else "read from",
+        path,
+    )
+    return secret
+
+
+def _with_signing_key(settings: Settings) -> Settings:
+    """Settings that can sign tokens: as configured, or with the development secret added."""
+    if settings.jwt.secret or settings.jwt.keys:
+        return settings
+    if settings.db.driver != "sqlite":
+        raise CommandError(
+            "GOTRUE_JWT_SECRET: required with a Postgres database (or set GOTRUE_JWT_KEYS); "
+            "the automatic development secret exists only for SQLite"
+        )
+    secret = _development_secret(settings)
+    return dataclasses.replace(settings, jwt=dataclasses.replace(settings.jwt, secret=secret))
+
+
+# --- database -------------------------------------------------------------------------------
+
+
+async def _open_migrated(settings: Settings) -> tuple[Database, list[str]]:
+    from gotrue_lite.store import open_database
+    from gotrue_lite.store.migrate import apply_migrations
+
+    db = await open_database(settings)
+    try:
+        applied = await apply_migrations(db)
+    except BaseException:
+        await db.close()
+        raise
+    return db, applied
+
+
+# --- serve ----------------------------------------------------------------------------------
+
+
+def _access_logger_class() -> type:
+    from aiohttp.abc import AbstractAccessLogger
+
+    class AccessLogger(AbstractAccessLogger):
+        # The path only: query strings carry one-time tokens (/verify?token=…) and codes.
+        def log(self, request: Any, response: Any, time: float) -> None:
+            self.logger.info(
+                "%s %s %s %s %.1fms",
+                request.remote or "-",
+                request.method,
+                request.path,
+                response.status,
+                time * 1000,
+            )
+
+    return AccessLogger
+
+
+def _listen_address(settings: Settings) -> tuple[str | None, int, str]:
+    host = settings.api.host or None
+    try:
+        port = int(settings.api.port)
+    except (TypeError, ValueError) as exc:
+        raise CommandError(f"PORT: not a port number: {settings.api.port!r}") from exc
+    shown = settings.api.host or "0.0.0.0"
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return host, port, f"http://{shown}:{port}"
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gotrue_lite.app import create_app
+
+    settings = _with_signing_key(_load_settings(args))
+    host, port, url = _listen_address(settings)
+
+    async def build_app() -> web.Application:
+        db, _ = await _open_migrated(settings)
+        try:
+            return create_app(settings, db=db)
+        except BaseException:
+            await db.close()
+            raise
+
+    def announce(*_: object) -> None:
+        log.info("%s %s listening on %s", PROG, __version__, url)
+
+    try:
+        # run_app stops on SIGTERM and SIGINT: it closes the listening sockets, gives the
+        # requests in flight up to SHUTDOWN_TIMEOUT, then runs the app's cleanup (pools).
+        web.run_app(
+            build_app(),
+            host=host,
+            port=port,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            print=announce,
+            access_log_class=_access_logger_class(),
+            handle_signals=True,
+        )
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise CommandError(f"PORT: cannot listen on {url}: {exc.strerror}") from exc
+        raise
+    log.info("%s stopped", PROG)
+    return 0
+
+
+# --- migrate --------------------------------------------------------------------------------
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _load_settings(args)
+
+    async def run() -> list[str]:
+        db, applied = await _open_migrated(settings)
+        await db.close()
+        return applied
+
+    applied = asyncio.run(run())
+    if applied:
+        for name in applied:
+            print(f"applied {name}")
+        print(f"{len(applied)} migration(s) applied")
+    else:
+        print("no pending migrations")
+    return 0
+
+
+# --- the parser -----------------------------------------------------------------------------
+
+
+def _config_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        help="TOML configuration file (default: $GOTRUE_LITE_CONFIG, else ./gotrue_lite.toml if present)",
+    )
+    return options
+
+
+Subcommands = Any  # argparse's _SubParsersAction, which it does not export
+
+
+def _add_serve(subcommands: Subcommands, common: argparse.ArgumentParser) -> None:
+    serve = subcommands.add_parser(
+        "serve", parents=[common], help="apply pending migrations, then serve the API"
+    )
+    serve.set_defaults(handler=_cmd_serve)
+
+
+def _add_migrate(subcommands: Subcommands, common: argparse.ArgumentParser) -> None:
+    migrate = subcommands.add_parser("migrate", parents=[common], help="apply pending migrations and exit")
+    migrate.set_defaults(handler=_cmd_migrate)
+
+
+# Each entry adds one subcommand (and may nest its own, as `users …` will); the handler it
+# sets takes the parsed arguments and returns the exit code.
+COMMANDS: list[Callable[[Subcommands, argparse.ArgumentParser], None]] = [_add_serve, _add_migrate]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="A GoTrue / Supabase Auth compatible server.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.set_defaults(handler=None)
+    subcommands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    common = _config_options()
+    for add in COMMANDS:
+        add(subcommands, common)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return text or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    from gotrue_lite.config import ConfigError
+
+    try:
+        return int(args.handler(args))
+    except (CommandError, ConfigError) as exc:
+        print(f"{PROG}: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
