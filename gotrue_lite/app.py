@@ -11,6 +11,8 @@ from .api.params import MAX_BODY
 from .api.routes import add_routes
 from .auth import Context
 from .config import ConfigError
+from .mail import MAILER, Mailer
+from .ratelimit import SendBudget
 from .store import Database, open_database
 from .store.migrate import apply_migrations
 from .tokens import KeySet
@@ -29,14 +31,20 @@ def create_app(settings, db: Database | None = None) -> web.Application:
     """The server for `settings`; opens (and migrates) the database at start-up unless given one."""
     keys = build_keys(settings)
     app = web.Application(middlewares=[request_id, cors, errors], client_max_size=MAX_BODY)
+    mailer = Mailer(settings)
+    app[MAILER] = mailer
 
     async def lifetime(app: web.Application):
         database = db
         if database is None:
             database = await open_database(settings)
             await apply_migrations(database)
-        app[CTX] = Context(settings=settings, db=database, keys=keys)
+        mailer.db = database
+        await mailer.start()
+        app[CTX] = Context(settings=settings, db=database, keys=keys, mailer=mailer,
+                           email_budget=SendBudget(settings.rate_limit.email_sent))
         yield
+        await mailer.close()  # finishes pending dev-mailbox writes, which need the database
         await database.close()
 
     app.cleanup_ctx.append(lifetime)

@@ -240,6 +240,8 @@ class LiteSettings:
     rate_limit_peer_fallback: bool
     require_apikey: bool
     secret_file: str
+    smtp_implicit_tls: bool | None  # None: implicit TLS exactly when smtp.port is 465
+    smtp_tls_verify: bool  # False accepts any certificate (development relays only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -901,6 +903,8 @@ def _declare() -> list[_Setting]:
         _S("lite.rate_limit_peer_fallback", _bool, False),
         _S("lite.require_apikey", _bool, False),
         _S("lite.secret_file", _str, ""),
+        _S("lite.smtp_implicit_tls", _bool, None),
+        _S("lite.smtp_tls_verify", _bool, True),
     ]
     for kind in _MAIL_TYPES:
         rows.append(_S(f"mailer.subjects.{kind}", _str, ""))

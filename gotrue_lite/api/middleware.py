@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..auth import Client, Context
+from ..auth import Client, Context, redirects
 from ..errors import APIError
 from ..models import Session, User
 from ..store import Conflict, DatabaseUnavailable
@@ -21,6 +21,7 @@ from ..tokens import TokenError
 log = logging.getLogger("gotrue_lite.api")
 
 CTX = web.AppKey("ctx", Context)
+REQUEST_ID = web.RequestKey("request_id", str)
 API_VERSION = "2024-01-01"
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _BEARER = re.compile(r"^bearer (\S+)$", re.IGNORECASE)
@@ -50,7 +51,7 @@ def error_response(request: web.Request, status: int, error_code: str, message: 
         body = {"code": status, "error_code": error_code, "msg": message}
         headers = {}
         if status >= 500:
-            body["error_id"] = request.get("request_id", "")
+            body["error_id"] = request.get(REQUEST_ID, "")
     body.update(extra or {})
     headers["x-sb-error-code"] = error_code
     return web.json_response(body, status=status, headers=headers)
@@ -70,10 +71,10 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
         return error_response(request, 409, "conflict",
                               "Too many concurrent token refresh requests on the same session or refresh token")
     except DatabaseUnavailable as exc:
-        log.error("database unavailable (request %s): %s", request.get("request_id"), exc)
+        log.error("database unavailable (request %s): %s", request.get(REQUEST_ID), exc)
         return error_response(request, 503, "unexpected_failure", "Database is unavailable, try again shortly")
     except Exception:
-        log.exception("unhandled error (request %s)", request.get("request_id"))
+        log.exception("unhandled error (request %s)", request.get(REQUEST_ID))
         return error_response(request, 500, "unexpected_failure", "Unexpected failure, please check server logs")
 
 
@@ -107,7 +108,7 @@ async def cors(request: web.Request, handler) -> web.StreamResponse:
 async def request_id(request: web.Request, handler) -> web.StreamResponse:
     header = ctx_of(request).settings.api.request_id_header
     rid = (request.headers.get(header) if header else None) or str(uuid.uuid4())
-    request["request_id"] = rid
+    request[REQUEST_ID] = rid
     response = await handler(request)
     response.headers.setdefault("X-Request-Id", rid)
     return response
@@ -139,6 +140,8 @@ def client(request: web.Request, claims: dict[str, Any] | None = None) -> Client
     aud = request.headers.get("X-JWT-AUD", "")
     if not aud and claims and claims.get("role") not in settings.jwt.admin_roles:
         token_aud = claims.get("aud")
+        if isinstance(token_aud, list) and token_aud and isinstance(token_aud[0], str):
+            token_aud = token_aud[0]
         aud = token_aud if isinstance(token_aud, str) else ""
     return Client(ip=client_ip(request), user_agent=request.headers.get("User-Agent") or None,
                   aud=aud or settings.jwt.aud)
@@ -153,8 +156,25 @@ def bearer_claims(request: web.Request) -> dict[str, Any]:
         claims = ctx_of(request).keys.verify(match.group(1))
     except TokenError as exc:
         raise APIError(403, "bad_jwt", f"invalid JWT: unable to parse or verify signature, {exc}") from None
-    request["claims"] = claims
     return claims
+
+
+def _session_id(claims: dict[str, Any]) -> str | None:
+    """The token's session, None when it names none (absent, empty or the nil UUID)."""
+    value = claims.get("session_id")
+    if value is None or value == "" or value == NIL_UUID:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        raise APIError(403, "bad_jwt", "invalid claim: session_id claim must be a UUID") from None
+
+
+def audience_matches(claims: dict[str, Any], aud: str) -> bool:
+    token_aud = claims.get("aud")
+    if isinstance(token_aud, list):
+        return aud in token_aud
+    return token_aud == aud
 
 
 async def authenticate(request: web.Request) -> tuple[User, Session | None, dict[str, Any]]:
@@ -172,14 +192,35 @@ async def authenticate(request: web.Request) -> tuple[User, Session | None, dict
     if user is None:
         raise APIError(403, "user_not_found", "User from sub claim in JWT does not exist")
     session = None
-    session_id = claims.get("session_id")
-    if isinstance(session_id, str) and session_id and session_id != NIL_UUID:
-        try:
-            session = await session_store.get(ctx.db, str(uuid.UUID(session_id)))
-        except ValueError:
-            session = None
+    session_id = _session_id(claims)
+    if session_id is not None:
+        session = await session_store.get(ctx.db, session_id)
         if session is None:
             raise APIError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
     if user.is_banned():
         raise APIError(403, "user_banned", "User is banned")
     return user, session, claims
+
+
+def redirect_target(request: web.Request, requested: str | None = None) -> str:
+    """redirect_to (header, else query), else Referer, each only if allowed, else SITE_URL."""
+    candidate = requested or request.headers.get("redirect_to") or request.query.get("redirect_to")
+    return redirects.resolve(ctx_of(request).settings, candidate, request.headers.get("Referer"))
+
+
+async def authenticate_admin(request: web.Request) -> tuple[User | None, dict[str, Any]]:
+    """An admin request: a valid token whose role is one of GOTRUE_JWT_ADMIN_ROLES (§4.5)."""
+    claims = bearer_claims(request)
+    ctx = ctx_of(request)
+    admin = None
+    session_id = _session_id(claims)
+    if session_id is not None:
+        session = await session_store.get(ctx.db, session_id)
+        if session is None:
+            raise APIError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
+        admin = await user_store.get(ctx.db, session.user_id)
+        if admin is None:
+            raise APIError(403, "user_not_found", "User from sub claim in JWT does not exist")
+    if claims.get("role") not in ctx.settings.jwt.admin_roles:
+        raise APIError(403, "not_admin", "User not allowed")
+    return admin, claims

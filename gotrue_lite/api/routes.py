@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import logout, settings, signup, token, user
+from . import admin, devmail, email_flows, logout, settings, signup, token, user, verify
 
 
 def add_routes(app: web.Application) -> None:
@@ -17,4 +17,16 @@ def add_routes(app: web.Application) -> None:
         web.get("/user", user.get_user),
         web.put("/user", user.put_user),
         web.post("/logout", logout.post_logout),
+        web.post("/verify", verify.post_verify),
+        web.get("/verify", verify.get_verify),
+        web.post("/otp", email_flows.post_otp),
+        web.post("/magiclink", email_flows.post_magiclink),
+        web.post("/recover", email_flows.post_recover),
+        web.post("/resend", email_flows.post_resend),
+        web.post("/invite", email_flows.post_invite),
+        web.get("/reauthenticate", user.get_reauthenticate),
+        web.get("/_dev/mail", devmail.list_json),
+        web.get("/_dev/mail/", devmail.page),
+        web.get("/_dev/mail.html", devmail.page),
     ])
+    admin.add_routes(app)

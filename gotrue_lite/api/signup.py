@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..auth import signup
-from .middleware import client, ctx_of
+from .middleware import client, ctx_of, redirect_target
 from .params import json_body
 
 
@@ -20,5 +20,6 @@ async def post_signup(request: web.Request) -> web.Response:
         data=body.obj("data") or {},
         channel=body.text("channel") or "sms",
         challenge=(body.opt_text("code_challenge"), body.opt_text("code_challenge_method")),
+        redirect_to=redirect_target(request),
     )
     return web.json_response(result)

@@ -1,10 +1,10 @@
-"""POST /token: the password and refresh_token grants."""
+"""POST /token: the password, refresh_token and pkce grants."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from ..auth import sessions, signin
+from ..auth import sessions, signin, verify
 from ..errors import APIError
 from .middleware import client, ctx_of
 from .params import json_or_form
@@ -25,7 +25,9 @@ async def post_token(request: web.Request) -> web.Response:
             password=body.text("password"),
         )
     elif grant == "refresh_token":
-        result = await sessions.refresh(ctx, body.raw("refresh_token"), who)
+        result = await sessions.refresh(ctx, body.text("refresh_token"), who)
+    elif grant == "pkce":
+        result = await verify.exchange_code(ctx, who, body.text("auth_code"), body.text("code_verifier"))
     else:
         raise APIError(400, "invalid_credentials", "unsupported_grant_type")
     return web.json_response(result)

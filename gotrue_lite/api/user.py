@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..auth import account
+from ..auth import account, pkce, recovery
 from ..errors import validation
-from .middleware import authenticate, client, ctx_of
+from .middleware import audience_matches, authenticate, client, ctx_of, redirect_target
 from .params import json_body
 
 
 async def get_user(request: web.Request) -> web.Response:
     user, _session, claims = await authenticate(request)
-    if client(request, claims).aud != claims.get("aud"):
+    if not audience_matches(claims, client(request, claims).aud):
         raise validation("Token audience doesn't match request audience")
     return web.json_response(user.to_json())
 
@@ -28,7 +28,16 @@ async def put_user(request: web.Request) -> web.Response:
         "nonce": body.opt_text("nonce"),
         "data": body.obj("data"),
         "app_metadata": body.obj("app_metadata"),
-        "pkce": bool(body.opt_text("code_challenge")),
+        # auth-js always sends the PKCE pair, null unless an email change starts a PKCE flow.
+        "pkce": pkce.parse(body.opt_text("code_challenge"), body.opt_text("code_challenge_method"))
+        if body.opt_text("email") else None,
+        "redirect_to": redirect_target(request),
     }
     result = await account.update(ctx_of(request), client(request, claims), user, session, params)
     return web.json_response(result)
+
+
+async def get_reauthenticate(request: web.Request) -> web.Response:
+    user, _session, claims = await authenticate(request)
+    await recovery.reauthenticate(ctx_of(request), client(request, claims), user)
+    return web.json_response({})

@@ -7,17 +7,21 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from ..mail import Mailer
+    from ..ratelimit import SendBudget
     from ..store import Database
     from ..tokens import KeySet
 
 
 @dataclass(frozen=True)
 class Context:
-    """What every rule needs: the settings, the database and the signing keys."""
+    """What every rule needs: settings, database, signing keys, and the mail it may send."""
 
     settings: "Settings"
     db: "Database"
     keys: "KeySet"
+    mailer: "Mailer | None" = None
+    email_budget: "SendBudget | None" = None
 
 
 @dataclass(frozen=True)

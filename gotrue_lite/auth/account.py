@@ -8,6 +8,7 @@ from typing import Any
 from .. import clock, crypto
 from ..errors import APIError, validation
 from ..models import Session, User
+from ..store import flow_state as flow_store
 from ..store import one_time_tokens as ott_store
 from ..store import sessions as session_store
 from ..store import users as user_store
@@ -78,7 +79,7 @@ async def update(ctx: Context, client: Client, user: User, session: Session | No
         if app_metadata is not None:
             await user_store.update_user(tx, user.id, raw_app_meta_data=merge_metadata(user.app_metadata, app_metadata))
         if email and email != user.email:
-            await _change_email(ctx, tx, user, email, params.get("pkce"))
+            await _change_email(ctx, tx, user, email, params.get("pkce"), params.get("redirect_to") or settings.site_url)
         if phone and phone != user.phone:
             await _change_phone(ctx, tx, user, phone)
         await audit.record(ctx, tx, user, "user_modified")
@@ -118,7 +119,7 @@ async def _check_password_change(ctx: Context, user: User, session: Session | No
         raise APIError(422, "same_password", "New password should be different from the old password.")
 
 
-async def _change_email(ctx: Context, tx, user: User, email: str, pkce: bool | None) -> None:
+async def _change_email(ctx: Context, tx, user: User, email: str, pkce, redirect_to: str) -> None:
     settings = ctx.settings
     if user.is_anonymous and settings.mailer.autoconfirm:
         # An anonymous account becomes permanent at once.
@@ -128,12 +129,14 @@ async def _change_email(ctx: Context, tx, user: User, email: str, pkce: bool | N
         await ensure_identity(tx, fresh, "email", {})
         await confirm_email(tx, await user_store.get(tx, user.id))
         return
+    from .recovery import send_email_change
+
     otp.cooldown(user.email_change_sent_at, settings.smtp.max_frequency)
     await user_store.update_user(tx, user.id, email_change=email, email_change_confirm_status=0)
-    length = settings.mailer.otp_length
-    await otp.issue(tx, user.id, "email_change_token_new", email, length, pkce=bool(pkce))
-    if settings.mailer.secure_email_change_enabled and user.email:
-        await otp.issue(tx, user.id, "email_change_token_current", user.email, length, pkce=bool(pkce))
+    if pkce:
+        await flow_store.create(tx, user_id=user.id, provider_type="email_change", authentication_method="email_change",
+                                code_challenge=pkce.code_challenge, code_challenge_method=pkce.method)
+    await send_email_change(ctx, tx, await user_store.get(tx, user.id), redirect_to, pkce is not None)
 
 
 async def _change_phone(ctx: Context, tx, user: User, phone: str) -> None:

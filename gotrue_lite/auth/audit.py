@@ -50,3 +50,20 @@ async def record(ctx: Context, tx: Executor, actor: User, action: str, traits: d
     log.debug("audit %s by %s", action, payload["actor_id"])
     if not ctx.settings.audit_log_disable_postgres:
         await audit_store.record(tx, payload, ip_address)
+
+
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+async def record_admin(ctx: Context, tx: Executor, role: str, action: str, traits: dict[str, Any] | None = None,
+                       *, actor: User | None = None) -> None:
+    """An admin's action: the admin user when the token names one, else the nil actor and the role."""
+    if actor is not None:
+        await record(ctx, tx, actor, action, traits)
+        return
+    payload = {"actor_id": NIL_UUID, "actor_username": role, "actor_via_sso": False,
+               "action": action, "log_type": LOG_TYPES[action]}
+    if traits:
+        payload["traits"] = traits
+    if not ctx.settings.audit_log_disable_postgres:
+        await audit_store.record(tx, payload)

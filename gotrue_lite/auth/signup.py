@@ -11,7 +11,7 @@ from ..models import User
 from ..store import Executor, UniqueViolation
 from ..store import flow_state as flow_store
 from ..store import users as user_store
-from . import Client, Context, audit, fields, otp, pkce, sessions
+from . import Client, Context, audit, emails, fields, pkce, sessions
 
 ALREADY_REGISTERED = APIError(422, "user_already_exists", "User already registered")
 
@@ -51,6 +51,17 @@ async def ensure_identity(tx: Executor, user: User, provider: str, data: dict[st
     })
 
 
+async def create_user(ctx: Context, tx: Executor, aud: str, provider: str, address: str, *,
+                      password_hash: str | None, data: dict[str, Any], extra: dict[str, Any] | None = None) -> User:
+    """A new email or phone user with its identity, inside the caller's transaction."""
+    values = _new_user_values(ctx, aud, password_hash=password_hash, data=data, provider=provider,
+                              **{provider: address})
+    values.update(extra or {})
+    await user_store.create(tx, values)
+    await ensure_identity(tx, await user_store.get(tx, values["id"]), provider, data)
+    return await user_store.get(tx, values["id"])
+
+
 async def confirm_email(tx: Executor, user: User) -> None:
     """Mark the email verified on the user and on its email identity."""
     now = clock.now()
@@ -81,7 +92,7 @@ def obfuscated_user(ctx: Context, aud: str, provider: str, address: str, data: d
 
 
 async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, password: str, data: dict[str, Any],
-                  channel: str, challenge: tuple[str | None, str | None]) -> dict[str, Any]:
+                  channel: str, challenge: tuple[str | None, str | None], redirect_to: str = "") -> dict[str, Any]:
     settings = ctx.settings
     if settings.disable_signup:
         raise APIError(422, "signup_disabled", "Signups not allowed for this instance")
@@ -126,17 +137,13 @@ async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, passw
     try:
         async with ctx.db.transaction() as tx:
             if existing is None:
-                values = _new_user_values(ctx, client.aud, password_hash=password_hash, data=data, provider=provider,
-                                          **{provider: address})
-                await user_store.create(tx, values)
-                user_id = values["id"]
+                user = await create_user(ctx, tx, client.aud, provider, address, password_hash=password_hash, data=data)
             else:
                 # Unconfirmed: nothing about the account changes on a stranger's word; the
                 # confirmation goes out again.
-                user_id = existing.id
-            user = await user_store.get(tx, user_id)
-            await ensure_identity(tx, user, provider, data)
-            user = await user_store.get(tx, user_id)
+                await ensure_identity(tx, existing, provider, data)
+                user = await user_store.get(tx, existing.id)
+            user_id = user.id
             if autoconfirm:
                 await audit.record(ctx, tx, user, "user_signedup", {"provider": provider})
                 await (confirm_email if provider == "email" else confirm_phone)(tx, user)
@@ -147,14 +154,12 @@ async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, passw
             if provider == "phone":
                 raise APIError(422, "sms_send_failed",
                                "Error sending confirmation OTP to provider: no SMS provider is configured")
-            if existing is not None:
-                otp.cooldown(existing.confirmation_sent_at, settings.smtp.max_frequency)
             if pkce_challenge:
                 await flow_store.create(tx, user_id=user_id, provider_type="email", authentication_method="email/signup",
                                         code_challenge=pkce_challenge.code_challenge,
                                         code_challenge_method=pkce_challenge.method)
-            await otp.issue(tx, user_id, "confirmation_token", address, settings.mailer.otp_length,
-                            pkce=pkce_challenge is not None)
+            await emails.send(ctx, tx, user, emails.CONFIRMATION, to=address, redirect_to=redirect_to or settings.site_url,
+                              pkce=pkce_challenge is not None)
             user = await user_store.get(tx, user_id)
     except UniqueViolation:
         # Lost a race with a concurrent sign-up of the same address.

@@ -26,3 +26,30 @@ async def create(ex: Executor, *, user_id: str | None, provider_type: str, authe
         "email_optional": False,
     })
     return flow_id
+
+
+FLOW_COLUMNS = ("id, user_id, auth_code, code_challenge_method, code_challenge, provider_type, provider_access_token, "
+                "provider_refresh_token, created_at, updated_at, authentication_method, auth_code_issued_at")
+
+
+async def latest_for_user(ex: Executor, user_id: str, method: str) -> dict | None:
+    return await ex.fetch_one(
+        f"SELECT {FLOW_COLUMNS} FROM flow_state WHERE user_id = $1 AND authentication_method = $2 "
+        "ORDER BY created_at DESC LIMIT 1",
+        user_id,
+        method,
+    )
+
+
+async def stamp_code_issued(ex: Executor, flow_id: str) -> None:
+    now = clock.now()
+    await ex.execute("UPDATE flow_state SET auth_code_issued_at = $2, updated_at = $2 WHERE id = $1", flow_id, now)
+
+
+async def find_by_code(ex: Executor, auth_code: str) -> dict | None:
+    return await ex.fetch_one(f"SELECT {FLOW_COLUMNS} FROM flow_state WHERE auth_code = $1", auth_code)
+
+
+async def take(ex: Executor, flow_id: str) -> bool:
+    """Delete the flow; False when a concurrent exchange already took it (single use)."""
+    return await ex.execute("DELETE FROM flow_state WHERE id = $1", flow_id) == 1

@@ -24,13 +24,15 @@ async def replace(ex: Executor, user_id: str, token_type: str, token_hash: str, 
     })
 
 
-async def find(ex: Executor, token_hash: str, token_types: tuple[str, ...]) -> dict | None:
-    placeholders = ", ".join(f"${i}" for i in range(2, len(token_types) + 2))
-    return await ex.fetch_one(
+async def find(ex: Executor, hashes: tuple[str, ...], token_types: tuple[str, ...]) -> list[dict]:
+    """Outstanding tokens whose hash is one of `hashes` and whose type is one of `token_types`."""
+    values = (*hashes, *token_types)
+    hash_marks = ", ".join(f"${i}" for i in range(1, len(hashes) + 1))
+    type_marks = ", ".join(f"${i}" for i in range(len(hashes) + 1, len(values) + 1))
+    return await ex.fetch_all(
         f"SELECT id, user_id, token_type, token_hash, relates_to FROM one_time_tokens "
-        f"WHERE token_hash = $1 AND token_type IN ({placeholders})",
-        token_hash,
-        *token_types,
+        f"WHERE token_hash IN ({hash_marks}) AND token_type IN ({type_marks})",
+        *values,
     )
 
 

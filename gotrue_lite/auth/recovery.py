@@ -1,0 +1,100 @@
+"""Password recovery (/recover), re-sending confirmations (/resend) and reauthentication nonces."""
+
+from __future__ import annotations
+
+from ..errors import APIError, validation
+from ..models import User
+from ..store import users as user_store
+from . import Client, Context, audit, emails, fields, pkce
+from .passwordless import _flow
+
+
+async def recover(ctx: Context, client: Client, *, email: str, challenge: tuple[str | None, str | None],
+                  redirect_to: str) -> None:
+    if not ctx.settings.external.email.enabled:
+        raise APIError(400, "email_provider_disabled", "Email logins are disabled")
+    if not email:
+        raise validation("Password recovery requires an email")
+    address = fields.email(email)
+    pkce_challenge = pkce.parse(*challenge)
+    user = await user_store.find_by_email(ctx.db, address, client.aud)
+    if user is None:
+        return  # the same empty answer as for a known address
+    async with ctx.db.transaction() as tx:
+        if pkce_challenge:
+            await _flow(tx, user.id, "recovery", "recovery", pkce_challenge)
+        await audit.record(ctx, tx, user, "user_recovery_requested")
+        await emails.send(ctx, tx, user, emails.RECOVERY, to=address, redirect_to=redirect_to,
+                          pkce=pkce_challenge is not None)
+
+
+RESEND_TYPES = ("signup", "email_change", "sms", "phone_change")
+
+
+async def resend(ctx: Context, client: Client, *, kind: str, email: str, phone: str,
+                 challenge: tuple[str | None, str | None], redirect_to: str) -> None:
+    settings = ctx.settings
+    if kind not in RESEND_TYPES:
+        raise validation("Missing one of these types: signup, email_change, sms, phone_change")
+    if kind == "signup" and not email:
+        raise validation("Type provided requires an email address")
+    if kind == "sms" and not phone:
+        raise validation("Type provided requires a phone number")
+    if email and phone:
+        raise validation("Only an email address or phone number should be provided.")
+    if email and not settings.external.email.enabled:
+        raise APIError(400, "email_provider_disabled", "Email logins are disabled")
+    if phone and not settings.external.phone.enabled:
+        raise APIError(400, "phone_provider_disabled", "Phone logins are disabled")
+    if not email and not phone:
+        raise validation("Missing email address or phone number")
+    pkce_challenge = pkce.parse(*challenge)
+    if phone:
+        # No SMS provider exists yet, so nothing was ever sent that could be sent again.
+        return
+    address = fields.email(email)
+    user = await user_store.find_by_email(ctx.db, address, client.aud)
+    if user is None:
+        return
+    async with ctx.db.transaction() as tx:
+        if kind == "signup":
+            if user.email_confirmed_at is not None:
+                return
+            if pkce_challenge:
+                await _flow(tx, user.id, "email", "email/signup", pkce_challenge)
+            await audit.record(ctx, tx, user, "user_confirmation_requested", {"provider": "email"})
+            await emails.send(ctx, tx, user, emails.CONFIRMATION, to=address, redirect_to=redirect_to,
+                              pkce=pkce_challenge is not None)
+        elif kind == "email_change":
+            if not user.email_change:
+                return
+            if pkce_challenge:
+                await _flow(tx, user.id, "email_change", "email_change", pkce_challenge)
+            await send_email_change(ctx, tx, user, redirect_to, pkce_challenge is not None)
+
+
+async def send_email_change(ctx: Context, tx, user: User, redirect_to: str, pkce_flow: bool) -> None:
+    """Mail the new address and, with secure email change, the current one too (one budget unit)."""
+    settings = ctx.settings
+    emails.take_budget(ctx)
+    await emails.send(ctx, tx, user, emails.EMAIL_CHANGE_NEW, to=user.email_change, redirect_to=redirect_to,
+                      pkce=pkce_flow, budget=False, extra={"email_change_confirm_status": 0})
+    if settings.mailer.secure_email_change_enabled and user.email:
+        fresh = await user_store.get(tx, user.id)
+        await emails.send(ctx, tx, fresh, emails.EMAIL_CHANGE_CURRENT, to=user.email, redirect_to=redirect_to,
+                          pkce=pkce_flow, budget=False, cooldown=False)
+
+
+async def reauthenticate(ctx: Context, client: Client, user: User) -> None:
+    if not user.email and not user.phone:
+        raise validation("Reauthentication requires the user to have an email or a phone number")
+    if user.email:
+        if user.email_confirmed_at is None:
+            raise APIError(422, "email_not_confirmed", "Please verify your email first.")
+        async with ctx.db.transaction() as tx:
+            await audit.record(ctx, tx, user, "user_reauthenticate_requested")
+            await emails.send(ctx, tx, user, emails.REAUTHENTICATION, to=user.email, redirect_to=ctx.settings.site_url)
+        return
+    if user.phone_confirmed_at is None:
+        raise APIError(422, "phone_not_confirmed", "Please verify your phone first.")
+    raise APIError(422, "sms_send_failed", "Error sending reauthentication OTP to provider: no SMS provider is configured")

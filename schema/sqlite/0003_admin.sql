@@ -1,0 +1,11 @@
+-- gotrue-lite: indexes behind the admin listings (GET /admin/users, GET /admin/audit).
+--
+-- GET /admin/users reads one audience newest (or oldest) first, a page at a time, and counts
+-- that audience: (aud, created_at, id) serves the WHERE, the ORDER BY and the count from the
+-- index alone. id breaks ties between users created in the same microsecond, so pages
+-- never overlap or skip a row. The substring filters (email, full_name) are checked on the
+-- rows this index yields; no b-tree can answer a substring.
+CREATE INDEX users_aud_created_at_id_idx ON users (aud, created_at DESC, id DESC);
+
+-- GET /admin/audit lists every entry newest first; id again makes the order total.
+CREATE INDEX audit_log_entries_created_at_id_idx ON audit_log_entries (created_at DESC, id DESC);
