@@ -340,7 +340,13 @@ def _add_migrate(subcommands: Subcommands, common: argparse.ArgumentParser) -> N
 
 # Each entry adds one subcommand (and may nest its own, as `users …` will); the handler it
 # sets takes the parsed arguments and returns the exit code.
-COMMANDS: list[Callable[[Subcommands, argparse.ArgumentParser], None]] = [_add_serve, _add_migrate]
+def _add_token(subcommands: Subcommands, common: argparse.ArgumentParser) -> None:
+    from gotrue_lite.cli_token import add_token
+
+    add_token(subcommands, common)
+
+
+COMMANDS: list[Callable[[Subcommands, argparse.ArgumentParser], None]] = [_add_serve, _add_migrate, _add_token]
 
 
 def build_parser() -> argparse.ArgumentParser:

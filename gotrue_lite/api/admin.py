@@ -199,15 +199,14 @@ async def get_audit(request: web.Request) -> web.Response:
     return web.json_response(entries, headers=_pagination_headers(request, page, per_page, total))
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_routes([
-        web.get("/admin/users", get_users),
-        web.post("/admin/users", post_users),
-        web.get("/admin/users/{user_id}", get_user),
-        web.put("/admin/users/{user_id}", put_user),
-        web.delete("/admin/users/{user_id}", delete_user),
-        web.get("/admin/users/{user_id}/factors", get_factors),
-        web.delete("/admin/users/{user_id}/factors/{factor_id}", delete_factor),
-        web.post("/admin/generate_link", post_generate_link),
-        web.get("/admin/audit", get_audit),
-    ])
+ROUTES = [
+    ("GET", "/admin/users", get_users),
+    ("POST", "/admin/users", post_users),
+    ("GET", "/admin/users/{user_id}", get_user),
+    ("PUT", "/admin/users/{user_id}", put_user),
+    ("DELETE", "/admin/users/{user_id}", delete_user),
+    ("GET", "/admin/users/{user_id}/factors", get_factors),
+    ("DELETE", "/admin/users/{user_id}/factors/{factor_id}", delete_factor),
+    ("POST", "/admin/generate_link", post_generate_link),
+    ("GET", "/admin/audit", get_audit),
+]

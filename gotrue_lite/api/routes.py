@@ -1,4 +1,4 @@
-"""The one table of routes."""
+"""The one table of routes, served at the root and under /auth/v1 (where supabase-js looks)."""
 
 from __future__ import annotations
 
@@ -6,27 +6,40 @@ from aiohttp import web
 
 from . import admin, devmail, email_flows, logout, settings, signup, token, user, verify
 
+ROUTES = [
+    ("GET", "/health", settings.health),
+    ("GET", "/settings", settings.settings),
+    ("GET", "/.well-known/jwks.json", settings.jwks),
+    ("POST", "/signup", signup.post_signup),
+    ("POST", "/token", token.post_token),
+    ("GET", "/user", user.get_user),
+    ("PUT", "/user", user.put_user),
+    ("POST", "/logout", logout.post_logout),
+    ("POST", "/verify", verify.post_verify),
+    ("GET", "/verify", verify.get_verify),
+    ("POST", "/otp", email_flows.post_otp),
+    ("POST", "/magiclink", email_flows.post_magiclink),
+    ("POST", "/recover", email_flows.post_recover),
+    ("POST", "/resend", email_flows.post_resend),
+    ("POST", "/invite", email_flows.post_invite),
+    ("GET", "/reauthenticate", user.get_reauthenticate),
+    *admin.ROUTES,
+]
+
+# The dev mailbox is a local page, not part of the GoTrue API: root only.
+DEV_ROUTES = [
+    ("GET", "/_dev/mail", devmail.list_json),
+    ("GET", "/_dev/mail/", devmail.page),
+    ("GET", "/_dev/mail.html", devmail.page),
+]
+
+# supabase-js's createClient(url) calls url/auth/v1/…, which a Supabase gateway strips.
+PREFIXES = ("", "/auth/v1")
+
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_routes([
-        web.get("/health", settings.health),
-        web.get("/settings", settings.settings),
-        web.get("/.well-known/jwks.json", settings.jwks),
-        web.post("/signup", signup.post_signup),
-        web.post("/token", token.post_token),
-        web.get("/user", user.get_user),
-        web.put("/user", user.put_user),
-        web.post("/logout", logout.post_logout),
-        web.post("/verify", verify.post_verify),
-        web.get("/verify", verify.get_verify),
-        web.post("/otp", email_flows.post_otp),
-        web.post("/magiclink", email_flows.post_magiclink),
-        web.post("/recover", email_flows.post_recover),
-        web.post("/resend", email_flows.post_resend),
-        web.post("/invite", email_flows.post_invite),
-        web.get("/reauthenticate", user.get_reauthenticate),
-        web.get("/_dev/mail", devmail.list_json),
-        web.get("/_dev/mail/", devmail.page),
-        web.get("/_dev/mail.html", devmail.page),
-    ])
-    admin.add_routes(app)
+    for prefix in PREFIXES:
+        for method, path, handler in ROUTES:
+            app.router.add_route(method, prefix + path, handler)
+    for method, path, handler in DEV_ROUTES:
+        app.router.add_route(method, path, handler)
