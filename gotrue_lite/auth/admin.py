@@ -23,7 +23,6 @@ from . import Client, Context, audit, emails, fields, otp
 from .account import PENDING_TOKENS, merge_metadata
 from .signup import confirm_email, confirm_phone, create_user as create_email_user, ensure_identity
 
-NIL_UUID = "00000000-0000-0000-0000-000000000000"
 EMAIL_EXISTS = "A user with this email address has already been registered"
 PHONE_EXISTS = "Phone number already registered by another user"
 # The AMR entry a verified factor of each type adds to a session.
@@ -346,6 +345,8 @@ async def delete_factor(ctx: Context, user: User, factor_id: str) -> dict[str, A
         raise APIError(404, "mfa_factor_not_found", "Factor not found")
     async with ctx.db.transaction() as tx:
         await admin_store.delete_factor(tx, factor, FACTOR_AMR.get(factor.factor_type, factor.factor_type))
+        # Upstream records the factor's owner as the actor of factor_deleted.
+        await audit.record(ctx, tx, user, "factor_deleted", {"factor_id": factor.id, "factor_type": factor.factor_type})
     return factor.to_json()
 
 

@@ -27,6 +27,14 @@ LOG_TYPES = {
     "user_updated_password": "user",
     "token_revoked": "token",
     "token_refreshed": "token",
+    "factor_in_progress": "factor",
+    "factor_unenrolled": "factor",
+    "challenge_created": "factor",
+    "verification_attempted": "factor",
+    "factor_deleted": "factor",
+    "factor_updated": "factor",
+    "identity_linked": "user",
+    "identity_unlinked": "user",
 }
 
 
