@@ -346,7 +346,15 @@ def _add_token(subcommands: Subcommands, common: argparse.ArgumentParser) -> Non
     add_token(subcommands, common)
 
 
-COMMANDS: list[Callable[[Subcommands, argparse.ArgumentParser], None]] = [_add_serve, _add_migrate, _add_token]
+def _add_users(subcommands: Subcommands, common: argparse.ArgumentParser) -> None:
+    from gotrue_lite.cli_users import add_users
+
+    add_users(subcommands, common)
+
+
+COMMANDS: list[Callable[[Subcommands, argparse.ArgumentParser], None]] = [
+    _add_serve, _add_migrate, _add_token, _add_users,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
