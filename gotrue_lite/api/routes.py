@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import admin, devmail, email_flows, logout, settings, signup, token, user, verify
+from . import admin, devmail, email_flows, logout, settings, signup, token, unavailable, user, verify
 
 ROUTES = [
     ("GET", "/health", settings.health),
@@ -24,6 +24,7 @@ ROUTES = [
     ("POST", "/invite", email_flows.post_invite),
     ("GET", "/reauthenticate", user.get_reauthenticate),
     *admin.ROUTES,
+    *unavailable.ROUTES,
 ]
 
 # The dev mailbox is a local page, not part of the GoTrue API: root only.

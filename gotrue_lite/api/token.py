@@ -1,4 +1,4 @@
-"""POST /token: the password, refresh_token and pkce grants."""
+"""POST /token: the password, refresh_token and pkce grants (id_token and web3: unavailable.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,20 @@ from aiohttp import web
 
 from ..auth import sessions, signin, verify
 from ..errors import APIError
+from . import unavailable
 from .middleware import client, ctx_of
 from .params import json_or_form
 
 
-async def post_token(request: web.Request) -> web.Response:
+async def post_token(request: web.Request) -> web.StreamResponse:
+    # Upstream picks the handler before reading the body (web3 refuses without reading it).
+    if request.query.get("grant_type") in unavailable.TOKEN_GRANTS:
+        return await unavailable.TOKEN_GRANTS[request.query["grant_type"]](request)
     body = await json_or_form(request)
     # Supabase clients put grant_type in the query; form bodies (netlify) carry it inside.
     grant = request.query.get("grant_type") or body.text("grant_type")
+    if grant in unavailable.TOKEN_GRANTS:
+        return await unavailable.TOKEN_GRANTS[grant](request, body)
     ctx = ctx_of(request)
     who = client(request)
     if grant == "password":

@@ -1,0 +1,673 @@
+"""Upstream endpoints gotrue-lite does not implement yet, answered as upstream answers them
+when the feature is disabled or unconfigured — never a bare 404 or 500.
+
+One rule throughout: a feature gotrue-lite lacks behaves as if it were switched off, whatever
+the configuration says (TOTP MFA, which upstream enables by default, phone MFA, WebAuthn,
+manual identity linking, external OAuth providers, custom OAuth providers, the id_token and
+web3 grants, SAML SSO, passkeys, the OAuth 2.1 server, SCIM). The checks that come *before*
+upstream's feature switch (authentication, path ids, body parsing, provider selection) are
+kept in upstream's order, so a client sees the same status, error_code and message.
+
+Sources: supabase/auth internal/api/api.go (routes and middleware order), mfa.go,
+external.go, external_oauth.go, token.go, token_oidc.go, web3.go, identity.go, ssoadmin.go,
+passkey_admin.go, custom_oauth_admin.go, jwks.go, middleware.go, errors.go.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from datetime import datetime
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
+
+from aiohttp import web
+
+from .. import clock
+from ..auth import audit
+from ..auth.admin import FACTOR_AMR, load_user
+from ..errors import APIError, validation
+from ..models import iso
+from ..store import admin as admin_store
+from ..store import users as user_store
+from .middleware import API_VERSION, _wants_2024, authenticate, authenticate_admin, client_ip, ctx_of
+from .params import Params, json_body, json_or_form
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# --- small shared pieces -------------------------------------------------------------------
+
+
+def go_quote(value: str) -> str:
+    """Go's %q (strconv.Quote) of a string."""
+    escapes = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+               '"': '\\"', "\\": "\\\\"}
+    out = []
+    for ch in value:
+        if ch in escapes:
+            out.append(escapes[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) <= 0xFFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def oauth_error(request: web.Request, error: str, description: str) -> web.Response:
+    """Upstream's OAuthError: always 400, {"error", "error_description"}; the version header is
+    echoed like on every upstream error response."""
+    body: dict[str, Any] = {"error": error}
+    if description:
+        body["error_description"] = description
+    headers = {"X-Supabase-Api-Version": API_VERSION} if _wants_2024(request) else {}
+    return web.json_response(body, status=400, headers=headers)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def _canonical_uuid(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _strings(body: Params, *keys: str) -> None:
+    """Go unmarshals the whole body into a struct: a string field of another type is bad_json."""
+    for key in keys:
+        body.opt_text(key)
+
+
+def _disabled(status: int, code: str, message: str) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        raise APIError(status, code, message)
+
+    handler.__name__ = f"unavailable_{code}"
+    return handler
+
+
+def _after_admin(status: int, code: str, message: str) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        await authenticate_admin(request)
+        raise APIError(status, code, message)
+
+    handler.__name__ = f"admin_unavailable_{code}"
+    return handler
+
+
+def _after_user(status: int, code: str, message: str) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        await authenticate(request)
+        raise APIError(status, code, message)
+
+    handler.__name__ = f"user_unavailable_{code}"
+    return handler
+
+
+SAML_DISABLED = (404, "saml_provider_disabled", "SAML 2.0 is disabled")
+PASSKEYS_DISABLED = (404, "passkey_disabled", "Passkeys are disabled")
+OAUTH_SERVER_DISABLED = (404, "feature_disabled", "OAuth server is disabled")
+CUSTOM_OAUTH_DISABLED = (404, "feature_disabled", "Custom OAuth providers are disabled")
+SCIM_DISABLED = (404, "feature_disabled", "SCIM server is disabled")
+MANUAL_LINKING_DISABLED = (404, "manual_linking_disabled", "Manual linking is disabled")
+
+
+# --- external OAuth providers (upstream API.Provider) ---------------------------------------
+
+# upstream internal/api/provider_constants.go, the names API.Provider knows
+OAUTH_PROVIDERS = frozenset((
+    "apple azure bitbucket discord facebook figma fly github gitlab google kakao keycloak linkedin "
+    "linkedin_oidc notion snapchat spotify slack slack_oidc twitch twitter x vercel_marketplace workos zoom"
+).split())
+NOT_IMPLEMENTED = "gotrue-lite does not implement sign-in with external OAuth providers yet"
+
+
+def provider_problem(request: web.Request, name: str) -> str:
+    """Why API.Provider(name) fails, worded as upstream (errors shown after "Unsupported provider: ")."""
+    name = name.lower()
+    if name.startswith("custom:"):
+        return "custom OAuth providers are disabled"
+    if name not in OAUTH_PROVIDERS:
+        return f"Provider {name} could not be found"
+    config = ctx_of(request).settings.external.providers.get(name)
+    # conf.OAuthProviderConfiguration.ValidateOAuth, the first check of every constructor
+    if config is None or not config.enabled:
+        return "provider is not enabled"
+    if not config.client_id:
+        return "missing OAuth client ID"
+    if not config.secret:
+        return "missing OAuth secret"
+    if not config.redirect_uri:
+        return "missing redirect URI"
+    return NOT_IMPLEMENTED
+
+
+async def get_authorize(request: web.Request) -> web.Response:
+    """GET /authorize: the provider is resolved first, so every call fails there."""
+    problem = provider_problem(request, request.query.get("provider", ""))
+    raise validation(f"Unsupported provider: {problem}")
+
+
+# --- /callback ------------------------------------------------------------------------------
+
+_OAUTH_ERRORS = {400: "invalid_request", 401: "unauthorized_client", 403: "access_denied",
+                 500: "server_error", 503: "temporarily_unavailable"}
+_ACCESS_DENIED = {"signup_disabled", "user_banned", "provider_email_needs_verification"}
+_FRAGMENT_SAFE = "-_.~$&+,/:;=?@!()*"
+
+
+def _go_query(query: str) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        values.setdefault(key, []).append(value)
+    return values
+
+
+def _go_encode(values: dict[str, list[str]]) -> str:
+    """url.Values.Encode: keys sorted, QueryEscape'd."""
+    return "&".join(f"{quote_plus(k, safe='')}={quote_plus(v, safe='')}"
+                    for k in sorted(values) for v in values[k])
+
+
+def _error_values(error: APIError | tuple[str, str], query: str) -> dict[str, list[str]]:
+    """getErrorQueryString: the target's own query plus error, error_code, error_description."""
+    values = _go_query(query)
+    if isinstance(error, APIError):
+        if error.error_code in _ACCESS_DENIED:
+            kind = "access_denied"
+        else:
+            kind = _OAUTH_ERRORS.get(error.status, "server_error")
+        values["error"] = [kind]
+        values["error_description"] = [error.message]
+        values["error_code"] = [error.error_code]
+    else:  # an OAuth error reported by the provider
+        values["error"] = [error[0]]
+        values["error_description"] = [error[1]]
+    return values
+
+
+def _with_query(target: str, query: str, fragment: str | None = None) -> str:
+    parts = urlsplit(target)
+    url = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    if fragment is not None:
+        # Go escapes url.URL.Fragment again when printing it (EscapedFragment).
+        url += "#" + quote(fragment, safe=_FRAGMENT_SAFE)
+    return url
+
+
+def _state_error_redirect(request: web.Request, error: APIError) -> web.Response:
+    """loadFlowState failures: 303 to SITE_URL with the error in the query only."""
+    site = ctx_of(request).settings.site_url
+    values = _error_values(error, urlsplit(site).query)
+    return web.Response(status=303, headers={"Location": _with_query(site, _go_encode(values))})
+
+
+async def _callback_params(request: web.Request) -> dict[str, str]:
+    """r.Form for POST (form body first, then the query), else the query."""
+    values = {k: v for k, v in request.query.items()}
+    if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+        form = _go_query((await request.read()).decode("utf-8", "replace"))
+        for key, found in form.items():
+            values[key] = found[0]
+    return values
+
+
+async def callback(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    params = await _callback_params(request)
+    state = params.get("state", "") if request.method == "POST" else request.query.get("state", "")
+    if not state:
+        return _state_error_redirect(request, APIError(400, "bad_oauth_callback", "OAuth state parameter missing"))
+    flow_id = _canonical_uuid(state)
+    if flow_id is None:
+        return _state_error_redirect(request, APIError(400, "bad_oauth_state", "OAuth state parameter is invalid"))
+    flow = await ctx.db.fetch_one(
+        "SELECT id, user_id, code_challenge, provider_type, authentication_method, created_at, "
+        "auth_code_issued_at, referrer, linking_target_id FROM flow_state WHERE id = $1", flow_id)
+    if flow is None:
+        return _state_error_redirect(request, APIError(400, "bad_oauth_state", "OAuth state not found or expired"))
+    started: datetime | None = flow["created_at"]
+    if flow["auth_code_issued_at"] is not None and flow["authentication_method"] == "magiclink":
+        started = flow["auth_code_issued_at"]
+    if started is None or clock.now() > started + ctx.settings.external.flow_state_expiry_duration:
+        return _state_error_redirect(request, APIError(400, "bad_oauth_state", "OAuth state has expired"))
+    if flow["code_challenge"] and flow["user_id"] is not None:
+        return _state_error_redirect(request, APIError(400, "flow_state_already_used", "State has already been used"))
+    if flow["linking_target_id"] and await user_store.get_bare(ctx.db, str(flow["linking_target_id"])) is None:
+        return _state_error_redirect(request, APIError(422, "user_not_found", "Linking target user not found"))
+
+    # internalExternalProviderCallback, wrapped in redirectErrors: 302 to the flow's target.
+    provider = flow["provider_type"] or ""
+    error: APIError | tuple[str, str]
+    if provider != "twitter" and params.get("error"):
+        error = (params["error"], params.get("error_description", ""))
+    elif provider != "twitter" and not params.get("code"):
+        error = APIError(400, "bad_oauth_callback", "OAuth callback with missing authorization code missing")
+    else:
+        error = APIError(400, "oauth_provider_not_supported",
+                         f"Unsupported provider: {provider_problem(request, provider)}")
+    target = ctx.settings.external.redirect_url or flow["referrer"] or ctx.settings.site_url
+    values = _error_values(error, urlsplit(target).query)
+    fragment: dict[str, list[str]] = {}
+    for key in ("error", "error_description", "error_code"):
+        if values.get(key, [""])[0]:
+            fragment[key] = [values[key][0]]
+    fragment["sb"] = [""]
+    location = _with_query(target, _go_encode(values), _go_encode(fragment))
+    return web.Response(status=302, headers={"Location": location})
+
+
+# --- POST /token?grant_type=id_token | web3 ------------------------------------------------
+
+APPLE_ISSUERS = ("https://appleid.apple.com", "https://account.apple.com")
+_AZURE_ISSUER = re.compile(r"^https://login[.]microsoftonline[.]com/([^/]+)/v2[.]0/?$")
+FIXED_ISSUERS = {
+    "google": "https://accounts.google.com",
+    "facebook": "https://www.facebook.com",
+    "kakao": "https://kauth.kakao.com",
+    "vercel_marketplace": "https://marketplace.vercel.com",
+    "snapchat": "https://accounts.snapchat.com/accounts/oauth2/token",
+}
+_RAW_URL_B64 = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+def _token_issuer(id_token: str) -> str | None:
+    """provider.DetectAppleIDTokenIssuer / DetectAzureIDTokenIssuer; None when it fails."""
+    parts = id_token.split(".")
+    if len(parts) != 3 or not _RAW_URL_B64.match(parts[1]) or len(parts[1]) % 4 == 1:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(payload, dict):
+        return None
+    issuer = payload.get("iss")
+    if issuer is None:
+        return ""
+    return issuer if isinstance(issuer, str) else None
+
+
+def _id_token_provider_problem(request: web.Request, body: Params) -> APIError:
+    """IdTokenGrantParams.getProvider up to its `Provider (issuer …) is not enabled` check."""
+    settings = ctx_of(request).settings
+    name, issuer, id_token = body.text("provider"), body.text("issuer"), body.text("id_token")
+    providers = settings.external.providers
+    if name == "apple" or issuer in APPLE_ISSUERS:
+        detected = _token_issuer(id_token)
+        if detected is None:
+            return validation("Unable to detect issuer in ID token for Apple provider")
+        if detected not in APPLE_ISSUERS:
+            return validation("Detected ID token issuer is not an Apple ID token issuer")
+        if issuer and issuer != detected:
+            return validation("Provided issuer does not match ID token issuer")
+        key, issuer = "apple", detected
+    elif name == "google" or issuer == FIXED_ISSUERS["google"]:
+        key, issuer = "google", FIXED_ISSUERS["google"]
+    elif name == "azure" or _AZURE_ISSUER.match(issuer):
+        detected = _token_issuer(id_token)
+        if detected is None:
+            return validation("Unable to detect issuer in ID token for Azure provider")
+        if not detected.startswith(("https://login.microsoftonline.com/", "https://sts.windows.net/")):
+            return validation("Detected ID token issuer is not an Azure ID token issuer")
+        if issuer and issuer != detected:
+            return validation("Provided issuer does not match ID token issuer")
+        key, issuer = "azure", detected
+    elif name == "facebook" or issuer == FIXED_ISSUERS["facebook"]:
+        key, issuer = "facebook", FIXED_ISSUERS["facebook"]
+    elif name == "keycloak" or (providers["keycloak"].enabled and providers["keycloak"].url
+                                and issuer == providers["keycloak"].url):
+        key, issuer = "keycloak", providers["keycloak"].url
+    elif name == "kakao" or issuer == FIXED_ISSUERS["kakao"]:
+        key, issuer = "kakao", FIXED_ISSUERS["kakao"]
+    elif name == "vercel_marketplace" or issuer == FIXED_ISSUERS["vercel_marketplace"]:
+        key, issuer = "vercel_marketplace", FIXED_ISSUERS["vercel_marketplace"]
+    elif name == "snapchat" or issuer == FIXED_ISSUERS["snapchat"]:
+        key, issuer = "snapchat", FIXED_ISSUERS["snapchat"]
+    elif name.startswith("custom:"):
+        return validation("Custom OAuth providers are disabled")
+    else:
+        # Upstream's default GOTRUE_EXTERNAL_ALLOWED_ID_TOKEN_ISSUERS (Apple, Google) are taken
+        # by the branches above, so an arbitrary issuer is never allowed.
+        return validation(f"Custom OIDC provider {go_quote(name)} not allowed")
+    # gotrue-lite verifies no ID tokens yet: every provider counts as not enabled.
+    return APIError(400, "provider_disabled", f"Provider (issuer {go_quote(issuer)}) is not enabled")
+
+
+async def id_token_grant(request: web.Request, body: Params | None = None) -> web.StreamResponse:
+    if body is None:
+        body = await json_or_form(request)
+    _strings(body, "id_token", "access_token", "nonce", "provider", "client_id", "issuer")
+    link = body.boolean("link_identity", False)
+    if not body.text("id_token"):
+        return oauth_error(request, "invalid request", "id_token required")
+    if not body.text("provider") and (not body.text("client_id") or not body.text("issuer")):
+        return oauth_error(request, "invalid request", "provider or client_id and issuer required")
+    if link:
+        if not request.headers.get("Authorization"):
+            return oauth_error(request, "invalid request", "Linking requires a valid user access token in Authorization")
+        await authenticate(request)
+    raise _id_token_provider_problem(request, body)
+
+
+async def web3_grant(request: web.Request, body: Params | None = None) -> web.StreamResponse:
+    # Web3Grant checks its switch before it reads the body.
+    raise APIError(422, "web3_provider_disabled", "Web3 provider is disabled")
+
+
+# POST /token dispatches these grants here (api/token.py).
+TOKEN_GRANTS: dict[str, Callable[..., Awaitable[web.StreamResponse]]] = {
+    "id_token": id_token_grant,
+    "web3": web3_grant,
+}
+
+
+# --- MFA: /factors -------------------------------------------------------------------------
+
+ENROLL_DISABLED = {
+    "totp": ("mfa_totp_enroll_not_enabled", "MFA enroll is disabled for TOTP"),
+    "phone": ("mfa_phone_enroll_not_enabled", "MFA enroll is disabled for Phone"),
+    "webauthn": ("mfa_webauthn_enroll_not_enabled", "MFA enroll is disabled for WebAuthn"),
+}
+CHALLENGE_DISABLED = {
+    "totp": ("mfa_totp_verify_not_enabled", "MFA verification is disabled for TOTP"),
+    "phone": ("mfa_phone_verify_not_enabled", "MFA verification is disabled for Phone"),
+    "webauthn": ("mfa_webauthn_verify_not_enabled", "MFA verification is disabled for WebAuthn"),
+}
+# VerifyFactor reports a disabled WebAuthn verification with the *enroll* code (upstream quirk).
+VERIFY_DISABLED = {**CHALLENGE_DISABLED,
+                   "webauthn": ("mfa_webauthn_enroll_not_enabled", "MFA verification is disabled for WebAuthn")}
+BAD_FACTOR_TYPE = "factor_type needs to be totp, phone, or webauthn"
+
+
+async def _mfa_user(request: web.Request):
+    """requireAuthentication + requireNotAnonymous."""
+    user, session, claims = await authenticate(request)
+    if claims.get("is_anonymous") is True:
+        raise APIError(403, "no_authorization", "Anonymous user not allowed to perform these actions")
+    return user, session, claims
+
+
+async def _load_factor(request: web.Request, user):
+    factor_id = _canonical_uuid(request.match_info["factor_id"])
+    if factor_id is None:
+        raise validation("factor_id must be an UUID", 404)
+    factor = await admin_store.get_factor(ctx_of(request).db, user.id, factor_id)
+    if factor is None:
+        raise APIError(404, "mfa_factor_not_found", "Factor not found")
+    return factor
+
+
+async def post_factors(request: web.Request) -> web.Response:
+    user, session, _claims = await _mfa_user(request)
+    if session is None:
+        raise APIError(500, "unexpected_failure", "A valid session and a registered user are required to enroll a factor")
+    body = await json_body(request)
+    _strings(body, "friendly_name", "factor_type", "issuer", "phone")
+    disabled = ENROLL_DISABLED.get(body.text("factor_type"))
+    if disabled is None:
+        raise validation(BAD_FACTOR_TYPE)
+    raise APIError(422, *disabled)
+
+
+async def post_factor_challenge(request: web.Request) -> web.Response:
+    user, _session, _claims = await _mfa_user(request)
+    factor = await _load_factor(request, user)
+    disabled = CHALLENGE_DISABLED.get(factor.factor_type)
+    if disabled is None:
+        raise validation(BAD_FACTOR_TYPE)
+    raise APIError(422, *disabled)
+
+
+async def post_factor_verify(request: web.Request) -> web.Response:
+    user, _session, _claims = await _mfa_user(request)
+    factor = await _load_factor(request, user)
+    body = await json_body(request)
+    _strings(body, "code")
+    challenge_id = body.raw("challenge_id")
+    if challenge_id is not None and not (isinstance(challenge_id, str) and _is_uuid(challenge_id)):
+        raise APIError(400, "bad_json", "Could not parse request body as JSON: challenge_id must be a UUID")
+    if not body.text("code") and factor.factor_type != "webauthn":
+        raise validation("Code needs to be non-empty")
+    disabled = VERIFY_DISABLED.get(factor.factor_type)
+    if disabled is None:
+        raise validation(BAD_FACTOR_TYPE)
+    raise APIError(422, *disabled)
+
+
+async def delete_factor(request: web.Request) -> web.Response:
+    """UnenrollFactor needs no MFA machinery: it works on factors a Go server left behind."""
+    user, session, _claims = await _mfa_user(request)
+    factor = await _load_factor(request, user)
+    if session is None:
+        raise APIError(500, "unexpected_failure", "A valid session and factor are required to unenroll a factor")
+    if factor.status == "verified" and session.aal != "aal2":
+        raise APIError(422, "insufficient_aal", "AAL2 required to unenroll verified factor")
+    ctx = ctx_of(request)
+    async with ctx.db.transaction() as tx:
+        await admin_store.delete_factor(tx, factor, FACTOR_AMR.get(factor.factor_type, factor.factor_type))
+        await audit.record(ctx, tx, user, "factor_unenrolled",
+                           {"factor_id": factor.id, "factor_status": factor.status, "session_id": session.id},
+                           client_ip(request) or "")
+    return web.json_response({"id": factor.id})
+
+
+# --- admin: SSO providers, passkeys ---------------------------------------------------------
+
+_ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_NAME_ID_FORMATS = (
+    "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+    "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+    "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+    "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+)
+
+
+async def _sso_provider_json(request: web.Request, row: dict[str, Any], *, with_xml: bool) -> dict[str, Any]:
+    db = ctx_of(request).db
+    saml = await db.fetch_one(
+        "SELECT entity_id, metadata_xml, metadata_url, attribute_mapping, name_id_format "
+        "FROM saml_providers WHERE sso_provider_id = $1", row["id"])
+    domains = await db.fetch_all("SELECT domain FROM sso_domains WHERE sso_provider_id = $1 ORDER BY created_at",
+                                 row["id"])
+    out: dict[str, Any] = {"id": str(row["id"])}
+    if row.get("resource_id") is not None:
+        out["resource_id"] = row["resource_id"]
+    out["disabled"] = row.get("disabled")
+    saml_json: dict[str, Any] = {"entity_id": (saml or {}).get("entity_id") or ""}
+    if saml and with_xml and saml.get("metadata_xml"):
+        saml_json["metadata_xml"] = saml["metadata_xml"]
+    if saml and saml.get("metadata_url") is not None:
+        saml_json["metadata_url"] = saml["metadata_url"]
+    mapping = (saml or {}).get("attribute_mapping") or {}
+    saml_json["attribute_mapping"] = {"keys": mapping["keys"]} if mapping.get("keys") else {}
+    if saml and saml.get("name_id_format") is not None:
+        saml_json["name_id_format"] = saml["name_id_format"]
+    out["saml"] = saml_json
+    out["domains"] = [{"domain": d["domain"]} for d in domains]
+    out["created_at"] = iso(row.get("created_at")) or "0001-01-01T00:00:00Z"
+    out["updated_at"] = iso(row.get("updated_at")) or "0001-01-01T00:00:00Z"
+    return out
+
+
+async def get_sso_providers(request: web.Request) -> web.Response:
+    await authenticate_admin(request)
+    db = ctx_of(request).db
+    columns = "id, resource_id, disabled, created_at, updated_at"
+    if request.query.get("resource_id"):
+        rows = await db.fetch_all(f"SELECT {columns} FROM sso_providers WHERE resource_id = $1",
+                                  request.query["resource_id"])
+    elif request.query.get("resource_id_prefix"):
+        rows = await db.fetch_all(f"SELECT {columns} FROM sso_providers WHERE resource_id LIKE $1",
+                                  request.query["resource_id_prefix"] + "%")
+    else:
+        rows = await db.fetch_all(f"SELECT {columns} FROM sso_providers")
+    return web.json_response({"items": [await _sso_provider_json(request, row, with_xml=False) for row in rows]})
+
+
+def _check_sso_params(body: Params, *, for_update: bool) -> None:
+    """CreateSSOProviderParams.validate."""
+    _strings(body, "type", "metadata_url", "metadata_xml", "name_id_format", "resource_id")
+    body.boolean("disabled")
+    body.obj("attribute_mapping")
+    domains = body.raw("domains")
+    if domains is not None and not (isinstance(domains, list) and all(isinstance(d, str) for d in domains)):
+        raise APIError(400, "bad_json", "Could not parse request body as JSON: domains must be a list of strings")
+    kind, url, xml = body.text("type"), body.text("metadata_url"), body.text("metadata_xml")
+    if not for_update and kind != "saml":
+        raise validation("Only 'saml' supported for SSO provider type")
+    if url and xml:
+        raise validation("Only one of metadata_xml or metadata_url needs to be set")
+    if not for_update and not url and not xml:
+        raise validation("Either metadata_xml or metadata_url must be set")
+    if url:
+        # url.ParseRequestURI: an absolute URI or an absolute path
+        if not (_ABSOLUTE_URI.match(url) or url.startswith("/")):
+            raise validation("metadata_url is not a valid URL")
+        if urlsplit(url).scheme.lower() != "https":
+            raise validation("metadata_url is not a HTTPS URL")
+    if body.text("name_id_format") not in ("", *_NAME_ID_FORMATS):
+        raise validation("name_id_format must be unspecified or one of " + ", ".join(_NAME_ID_FORMATS))
+
+
+async def post_sso_providers(request: web.Request) -> web.Response:
+    await authenticate_admin(request)
+    _check_sso_params(await json_body(request), for_update=False)
+    # Reading SAML metadata and serving SAML sign-ins are not implemented: SAML is off.
+    raise APIError(*SAML_DISABLED)
+
+
+async def _load_sso_provider(request: web.Request) -> dict[str, Any]:
+    db = ctx_of(request).db
+    columns = "id, resource_id, disabled, created_at, updated_at"
+    param = request.match_info["idp_id"]
+    if param.startswith("resource_"):
+        row = await db.fetch_one(f"SELECT {columns} FROM sso_providers WHERE resource_id = $1",
+                                 param[len("resource_"):])
+    else:
+        idp_id = _canonical_uuid(param)
+        row = None if idp_id is None else await db.fetch_one(f"SELECT {columns} FROM sso_providers WHERE id = $1",
+                                                             idp_id)
+    if row is None:
+        raise APIError(404, "sso_provider_not_found", "SSO Identity Provider not found")
+    return row
+
+
+async def get_sso_provider(request: web.Request) -> web.Response:
+    await authenticate_admin(request)
+    row = await _load_sso_provider(request)
+    return web.json_response(await _sso_provider_json(request, row, with_xml=True))
+
+
+async def put_sso_provider(request: web.Request) -> web.Response:
+    await authenticate_admin(request)
+    await _load_sso_provider(request)
+    _check_sso_params(await json_body(request), for_update=True)
+    raise APIError(*SAML_DISABLED)
+
+
+async def delete_sso_provider(request: web.Request) -> web.Response:
+    await authenticate_admin(request)
+    row = await _load_sso_provider(request)
+    out = await _sso_provider_json(request, row, with_xml=True)
+    async with ctx_of(request).db.transaction() as tx:
+        await tx.execute("DELETE FROM saml_relay_states WHERE sso_provider_id = $1", row["id"])
+        await tx.execute("DELETE FROM sso_domains WHERE sso_provider_id = $1", row["id"])
+        await tx.execute("DELETE FROM saml_providers WHERE sso_provider_id = $1", row["id"])
+        await tx.execute("DELETE FROM sso_providers WHERE id = $1", row["id"])
+    return web.json_response(out)
+
+
+async def get_admin_passkeys(request: web.Request) -> web.Response:
+    await authenticate_admin(request)
+    await load_user(ctx_of(request), request.match_info["user_id"])
+    return web.json_response([])  # gotrue-lite stores no WebAuthn credentials
+
+
+async def delete_admin_passkey(request: web.Request) -> web.Response:
+    await authenticate_admin(request)
+    await load_user(ctx_of(request), request.match_info["user_id"])
+    raise validation("Passkey not found", 404)
+
+
+# --- well-known -----------------------------------------------------------------------------
+
+CLAIMS_SUPPORTED = ["sub", "aud", "iss", "exp", "iat", "auth_time", "nonce", "email", "email_verified",
+                    "phone_number", "phone_number_verified", "name", "picture", "preferred_username", "updated_at"]
+
+
+async def openid_configuration(request: web.Request) -> web.Response:
+    """Served even with the OAuth server off (upstream WellKnownOpenID)."""
+    issuer = ctx_of(request).settings.jwt.issuer
+    base = issuer.rstrip("/")
+    body = {
+        "issuer": issuer,
+        "authorization_endpoint": base + "/oauth/authorize",
+        "token_endpoint": base + "/oauth/token",
+        "jwks_uri": base + "/.well-known/jwks.json",
+        "userinfo_endpoint": base + "/oauth/userinfo",
+        "scopes_supported": ["openid", "profile", "email", "phone", "offline_access"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "HS256", "ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "claims_supported": CLAIMS_SUPPORTED,
+        "code_challenge_methods_supported": ["S256", "plain"],
+    }
+    return web.json_response(body, headers={"Cache-Control": "public, max-age=600"})
+
+
+# --- the table ------------------------------------------------------------------------------
+
+# upstream mounts these groups behind one middleware each, which answers for every method and
+# every path below the mount point
+_BELOW = "{tail:(/.*)?}"
+
+ROUTES = [
+    ("GET", "/.well-known/openid-configuration", openid_configuration),
+    ("GET", "/.well-known/oauth-authorization-server", _disabled(*OAUTH_SERVER_DISABLED)),
+    ("GET", "/authorize", get_authorize),
+    ("GET", "/callback", callback),
+    ("POST", "/callback", callback),
+    # identities (behind requireAuthentication, then requireManualLinkingEnabled)
+    ("GET", "/user/identities/authorize", _after_user(*MANUAL_LINKING_DISABLED)),
+    ("DELETE", "/user/identities/{identity_id}", _after_user(*MANUAL_LINKING_DISABLED)),
+    ("GET", "/user/oauth/grants", _after_user(*OAUTH_SERVER_DISABLED)),
+    ("DELETE", "/user/oauth/grants", _after_user(*OAUTH_SERVER_DISABLED)),
+    # MFA
+    ("POST", "/factors", post_factors),
+    ("POST", "/factors/{factor_id}/challenge", post_factor_challenge),
+    ("POST", "/factors/{factor_id}/verify", post_factor_verify),
+    ("DELETE", "/factors/{factor_id}", delete_factor),
+    # whole groups switched off
+    ("*", "/passkeys" + _BELOW, _disabled(*PASSKEYS_DISABLED)),
+    ("*", "/sso" + _BELOW, _disabled(*SAML_DISABLED)),
+    ("*", "/oauth" + _BELOW, _disabled(*OAUTH_SERVER_DISABLED)),
+    ("*", "/scim/v2" + _BELOW, _disabled(*SCIM_DISABLED)),
+    # admin
+    ("GET", "/admin/sso/providers", get_sso_providers),
+    ("POST", "/admin/sso/providers", post_sso_providers),
+    ("GET", "/admin/sso/providers/{idp_id}", get_sso_provider),
+    ("PUT", "/admin/sso/providers/{idp_id}", put_sso_provider),
+    ("DELETE", "/admin/sso/providers/{idp_id}", delete_sso_provider),
+    ("GET", "/admin/users/{user_id}/passkeys", get_admin_passkeys),
+    ("DELETE", "/admin/users/{user_id}/passkeys/{passkey_id}", delete_admin_passkey),
+    ("*", "/admin/oauth" + _BELOW, _after_admin(*OAUTH_SERVER_DISABLED)),
+    ("*", "/admin/custom-providers" + _BELOW, _after_admin(*CUSTOM_OAUTH_DISABLED)),
+]

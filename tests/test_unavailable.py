@@ -1,0 +1,471 @@
+"""Endpoints gotrue-lite does not implement yet answer exactly as upstream does with the
+feature switched off (gotrue_lite/api/unavailable.py): status, error_code and message, in the
+legacy envelope and in the 2024-01-01 one, at the root and under /auth/v1."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from helpers import (
+    V2, assert_error, bearer, claims_of, mint, new_email, shared, signup_session, sql,  # noqa: F401
+    utcnow,
+)
+
+TIMEOUT = 60
+HTTP = httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+SOME_UUID = "1c6c7e6a-7b7e-4a8e-9f52-6a1b7d0e9b3a"
+BAD_FACTOR_TYPE = "factor_type needs to be totp, phone, or webauthn"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_http():
+    yield
+    HTTP.close()
+
+
+@pytest.fixture(scope="module")
+def user(shared):
+    """A signed-in user of the shared server: its session response."""
+    return signup_session(shared, new_email("stub"))
+
+
+def request(server, method: str, path: str, *, token: str | None = None, prefix: str = "",
+            headers: dict | None = None, **kwargs) -> httpx.Response:
+    hdrs = {**(bearer(token) if token else {}), **(headers or {})}
+    return HTTP.request(method, server.url + prefix + path, headers=hdrs, **kwargs)
+
+
+def assert_both_envelopes(server, method: str, path: str, status: int, code: str, message: str, **kwargs):
+    """Legacy envelope at the root, 2024-01-01 envelope under /auth/v1 (where supabase-js calls)."""
+    assert_error(request(server, method, path, **kwargs), status, code, message)
+    headers = {**V2, **kwargs.pop("headers", {})}
+    resp = request(server, method, path, prefix="/auth/v1", headers=headers, **kwargs)
+    assert resp.status_code == status, resp.text
+    assert resp.json() == {"code": code, "message": message}
+    assert resp.headers.get("X-Supabase-Api-Version") == "2024-01-01"
+    assert resp.headers.get("x-sb-error-code") == code
+
+
+def token_of(server, role: str) -> str | None:
+    return {"none": None, "admin": server.service_role_key}.get(role)
+
+
+# --- MFA -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body, status, code, message", [
+    # TOTP is on by default upstream; gotrue-lite has no TOTP yet, so it answers "switched off".
+    ({"factor_type": "totp", "friendly_name": "phone app"}, 422, "mfa_totp_enroll_not_enabled",
+     "MFA enroll is disabled for TOTP"),
+    ({"factor_type": "phone", "phone": "+15555550100"}, 422, "mfa_phone_enroll_not_enabled",
+     "MFA enroll is disabled for Phone"),
+    ({"factor_type": "webauthn"}, 422, "mfa_webauthn_enroll_not_enabled", "MFA enroll is disabled for WebAuthn"),
+    ({"factor_type": "sms"}, 400, "validation_failed", BAD_FACTOR_TYPE),
+    ({}, 400, "validation_failed", BAD_FACTOR_TYPE),
+])
+def test_enroll_factor(shared, user, body, status, code, message):
+    assert_both_envelopes(shared, "POST", "/factors", status, code, message, token=user["access_token"], json=body)
+
+
+def test_factor_routes_check_authentication_and_path_first(shared, user):
+    token = user["access_token"]
+    assert_both_envelopes(shared, "POST", "/factors", 401, "no_authorization",
+                          "This endpoint requires a valid Bearer token", json={"factor_type": "totp"})
+    assert_both_envelopes(shared, "POST", "/factors", 400, "bad_json",
+                          "Could not parse request body as JSON: factor_type must be a string",
+                          token=token, json={"factor_type": 1})
+    for method, path in (("POST", f"/factors/{SOME_UUID}/challenge"), ("POST", f"/factors/{SOME_UUID}/verify"),
+                         ("DELETE", f"/factors/{SOME_UUID}")):
+        assert_both_envelopes(shared, method, path, 404, "mfa_factor_not_found", "Factor not found",
+                              token=token, json={"code": "123456"})
+        assert_both_envelopes(shared, method, path.replace(SOME_UUID, "not-a-uuid"), 404, "validation_failed",
+                              "factor_id must be an UUID", token=token)
+
+
+def test_anonymous_users_may_not_use_factors(shared, user):
+    claims = claims_of(user["access_token"])
+    anonymous = mint({"sub": claims["sub"], "session_id": claims["session_id"], "is_anonymous": True})
+    message = "Anonymous user not allowed to perform these actions"
+    assert_both_envelopes(shared, "POST", "/factors", 403, "no_authorization", message, token=anonymous,
+                          json={"factor_type": "totp"})
+    assert_both_envelopes(shared, "DELETE", f"/factors/{SOME_UUID}", 403, "no_authorization", message,
+                          token=anonymous)
+
+
+def test_enroll_needs_a_session(shared, user):
+    without_session = mint({"sub": claims_of(user["access_token"])["sub"]})
+    resp = request(shared, "POST", "/factors", token=without_session, json={"factor_type": "totp"})
+    assert resp.status_code == 500
+    assert resp.json()["msg"] == "A valid session and a registered user are required to enroll a factor"
+
+
+def _insert_factor(server, user_id: str, factor_type: str, status: str) -> str:
+    factor_id = str(uuid.uuid4())
+    now = utcnow()
+    sql(server, "INSERT INTO mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $6)", factor_id, user_id, f"f-{factor_id[:8]}", factor_type, status,
+        now)
+    return factor_id
+
+
+@pytest.mark.parametrize("factor_type, challenge_code, verify_code, suffix", [
+    ("totp", "mfa_totp_verify_not_enabled", "mfa_totp_verify_not_enabled", "TOTP"),
+    ("phone", "mfa_phone_verify_not_enabled", "mfa_phone_verify_not_enabled", "Phone"),
+    # upstream's VerifyFactor reports WebAuthn with the enroll code
+    ("webauthn", "mfa_webauthn_verify_not_enabled", "mfa_webauthn_enroll_not_enabled", "WebAuthn"),
+])
+def test_factors_left_by_another_server(shared, user, factor_type, challenge_code, verify_code, suffix):
+    """A database a Go server wrote may hold factors: challenge/verify say "disabled", unenroll works."""
+    token, user_id = user["access_token"], user["user"]["id"]
+    factor_id = _insert_factor(shared, user_id, factor_type, "unverified")
+    message = f"MFA verification is disabled for {suffix}"
+    assert_both_envelopes(shared, "POST", f"/factors/{factor_id}/challenge", 422, challenge_code, message,
+                          token=token, json={})
+    if factor_type != "webauthn":
+        assert_both_envelopes(shared, "POST", f"/factors/{factor_id}/verify", 400, "validation_failed",
+                              "Code needs to be non-empty", token=token, json={"challenge_id": SOME_UUID})
+    assert_both_envelopes(shared, "POST", f"/factors/{factor_id}/verify", 422, verify_code, message,
+                          token=token, json={"challenge_id": SOME_UUID, "code": "123456"})
+
+    resp = request(shared, "DELETE", f"/factors/{factor_id}", token=token)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"id": factor_id}
+    assert_error(request(shared, "DELETE", f"/factors/{factor_id}", token=token), 404, "mfa_factor_not_found",
+                 "Factor not found")
+
+
+def test_a_verified_factor_needs_aal2_to_unenroll(shared, user):
+    factor_id = _insert_factor(shared, user["user"]["id"], "totp", "verified")
+    try:
+        assert_both_envelopes(shared, "DELETE", f"/factors/{factor_id}", 422, "insufficient_aal",
+                              "AAL2 required to unenroll verified factor", token=user["access_token"])
+    finally:
+        sql(shared, "DELETE FROM mfa_factors WHERE id = $1", factor_id)
+
+
+# --- id_token and web3 grants --------------------------------------------------------------
+
+
+def fake_id_token(claims: dict) -> str:
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
+
+
+@pytest.mark.parametrize("body, status, code, message", [
+    ({"id_token": "x.y.z", "provider": "google"}, 400, "provider_disabled",
+     'Provider (issuer "https://accounts.google.com") is not enabled'),
+    ({"id_token": "x.y.z", "client_id": "c", "issuer": "https://accounts.google.com"}, 400, "provider_disabled",
+     'Provider (issuer "https://accounts.google.com") is not enabled'),
+    ({"id_token": fake_id_token({"iss": "https://appleid.apple.com"}), "provider": "apple"}, 400,
+     "provider_disabled", 'Provider (issuer "https://appleid.apple.com") is not enabled'),
+    ({"id_token": "not-a-jwt", "provider": "apple"}, 400, "validation_failed",
+     "Unable to detect issuer in ID token for Apple provider"),
+    ({"id_token": fake_id_token({"iss": "https://evil.example"}), "provider": "apple"}, 400, "validation_failed",
+     "Detected ID token issuer is not an Apple ID token issuer"),
+    ({"id_token": fake_id_token({"iss": "https://sts.windows.net/tenant/"}), "provider": "azure"}, 400,
+     "provider_disabled", 'Provider (issuer "https://sts.windows.net/tenant/") is not enabled'),
+    ({"id_token": "x.y.z", "provider": "keycloak"}, 400, "provider_disabled", 'Provider (issuer "") is not enabled'),
+    ({"id_token": "x.y.z", "provider": "facebook"}, 400, "provider_disabled",
+     'Provider (issuer "https://www.facebook.com") is not enabled'),
+    ({"id_token": "x.y.z", "provider": "custom:acme"}, 400, "validation_failed", "Custom OAuth providers are disabled"),
+    ({"id_token": "x.y.z", "provider": "github"}, 400, "validation_failed", 'Custom OIDC provider "github" not allowed'),
+    ({"id_token": "x.y.z", "provider": "google", "link_identity": "yes"}, 400, "bad_json",
+     "Could not parse request body as JSON: link_identity must be a boolean"),
+])
+def test_id_token_grant_for_a_provider_that_is_not_enabled(shared, body, status, code, message):
+    assert_both_envelopes(shared, "POST", "/token?grant_type=id_token", status, code, message, json=body)
+
+
+@pytest.mark.parametrize("body, description", [
+    ({}, "id_token required"),
+    ({"id_token": "x.y.z"}, "provider or client_id and issuer required"),
+    ({"id_token": "x.y.z", "client_id": "abc"}, "provider or client_id and issuer required"),
+    ({"id_token": "x.y.z", "provider": "google", "link_identity": True},
+     "Linking requires a valid user access token in Authorization"),
+])
+def test_id_token_grant_answers_oauth_style_errors(shared, body, description):
+    """The id_token grant's own checks answer {error, error_description}, whatever the version header."""
+    for headers in ({}, V2):
+        resp = request(shared, "POST", "/token?grant_type=id_token", json=body, headers=headers)
+        assert resp.status_code == 400, resp.text
+        assert resp.json() == {"error": "invalid request", "error_description": description}
+    assert resp.headers.get("X-Supabase-Api-Version") == "2024-01-01"
+
+
+def test_id_token_link_identity_authenticates_the_caller(shared, user):
+    body = {"id_token": "x.y.z", "provider": "google", "link_identity": True}
+    # (the JWT library's wording after "invalid JWT: …" is not part of the contract)
+    resp = request(shared, "POST", "/token?grant_type=id_token", token="junk", json=body)
+    assert_error(resp, 403, "bad_jwt")
+    assert_both_envelopes(shared, "POST", "/token?grant_type=id_token", 400, "provider_disabled",
+                          'Provider (issuer "https://accounts.google.com") is not enabled',
+                          token=user["access_token"], json=body)
+
+
+def test_id_token_grant_from_a_form_body(shared):
+    resp = request(shared, "POST", "/token", content=b"grant_type=id_token&id_token=a.b.c&provider=kakao",
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_error(resp, 400, "provider_disabled", 'Provider (issuer "https://kauth.kakao.com") is not enabled')
+
+
+def test_web3_grant_is_disabled_before_the_body_is_read(shared):
+    for body in ({"chain": "ethereum", "message": "m", "signature": "s"}, {"chain": "bitcoin"}):
+        assert_both_envelopes(shared, "POST", "/token?grant_type=web3", 422, "web3_provider_disabled",
+                              "Web3 provider is disabled", json=body)
+    assert_error(request(shared, "POST", "/token?grant_type=web3", content=b"{not json"), 422,
+                 "web3_provider_disabled", "Web3 provider is disabled")
+
+
+# --- external OAuth: /authorize, /callback, identities -------------------------------------
+
+
+@pytest.mark.parametrize("query, message", [
+    ("provider=github", "Unsupported provider: provider is not enabled"),
+    ("provider=GitHub&redirect_to=http://localhost:3000/x", "Unsupported provider: provider is not enabled"),
+    ("provider=nope", "Unsupported provider: Provider nope could not be found"),
+    ("", "Unsupported provider: Provider  could not be found"),
+    ("provider=custom:acme", "Unsupported provider: custom OAuth providers are disabled"),
+])
+def test_authorize_with_a_disabled_or_unknown_provider(shared, query, message):
+    assert_both_envelopes(shared, "GET", f"/authorize?{query}", 400, "validation_failed", message)
+
+
+def test_authorize_reports_what_a_provider_config_lacks(make_server, backend):
+    server = make_server(backend, GOTRUE_EXTERNAL_GITHUB_ENABLED="true", GOTRUE_EXTERNAL_GOOGLE_ENABLED="true",
+                         GOTRUE_EXTERNAL_GOOGLE_CLIENT_ID="id", GOTRUE_EXTERNAL_GOOGLE_SECRET="s")
+    assert_error(request(server, "GET", "/authorize?provider=github"), 400, "validation_failed",
+                 "Unsupported provider: missing OAuth client ID")
+    assert_error(request(server, "GET", "/authorize?provider=google"), 400, "validation_failed",
+                 "Unsupported provider: missing redirect URI")
+
+
+def _location(resp: httpx.Response, status: int) -> tuple[str, dict, str]:
+    assert resp.status_code == status, resp.text
+    location = resp.headers["Location"]
+    parts = urlsplit(location)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}", parse_qs(parts.query, keep_blank_values=True), \
+        parts.fragment
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("state, code, description", [
+    ("", "bad_oauth_callback", "OAuth state parameter missing"),
+    ("not-a-uuid", "bad_oauth_state", "OAuth state parameter is invalid"),
+    (SOME_UUID, "bad_oauth_state", "OAuth state not found or expired"),
+])
+def test_callback_with_a_bad_state_redirects_to_the_site(shared, method, state, code, description):
+    if method == "GET":
+        resp = request(shared, "GET", "/callback" + (f"?state={state}" if state else ""))
+    else:
+        resp = request(shared, "POST", "/callback", content=f"state={state}&code=abc".encode(),
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    base, query, fragment = _location(resp, 303)
+    assert base == "http://localhost:3000"
+    assert query == {"error": ["invalid_request"], "error_code": [code], "error_description": [description]}
+    assert fragment == ""
+    assert resp.headers["Location"] == ("http://localhost:3000?error=invalid_request&error_code=" + code
+                                        + "&error_description=" + description.replace(" ", "+"))
+
+
+def _insert_flow(server, *, pkce: bool = False, user_id: str | None = None, age: timedelta = timedelta(0),
+                 referrer: str | None = "http://localhost:3000/welcome?tab=1", provider: str = "github") -> str:
+    flow_id = str(uuid.uuid4())
+    created = utcnow() - age
+    sql(server, "INSERT INTO flow_state (id, user_id, code_challenge, code_challenge_method, provider_type, "
+                "authentication_method, created_at, updated_at, referrer, email_optional) "
+                "VALUES ($1, $2, $3, $4, $5, 'oauth', $6, $6, $7, $8)",
+        flow_id, user_id, "c" * 43 if pkce else None, "s256" if pkce else None, provider, created, referrer, False)
+    return flow_id
+
+
+def test_callback_flow_state_checks(shared, user):
+    expired = _insert_flow(shared, age=timedelta(minutes=6))
+    _, query, _ = _location(request(shared, "GET", f"/callback?state={expired}&code=x"), 303)
+    assert query["error_code"] == ["bad_oauth_state"] and query["error_description"] == ["OAuth state has expired"]
+
+    used = _insert_flow(shared, pkce=True, user_id=user["user"]["id"])
+    _, query, _ = _location(request(shared, "GET", f"/callback?state={used}&code=x"), 303)
+    assert query == {"error": ["invalid_request"], "error_code": ["flow_state_already_used"],
+                     "error_description": ["State has already been used"]}
+
+
+def test_callback_with_a_live_state_redirects_to_the_flow_target(shared):
+    flow = _insert_flow(shared)
+    resp = request(shared, "GET", f"/callback?state={flow}&code=abc")
+    base, query, fragment = _location(resp, 302)
+    assert base == "http://localhost:3000/welcome"
+    assert query == {"tab": ["1"], "error": ["invalid_request"], "error_code": ["oauth_provider_not_supported"],
+                     "error_description": ["Unsupported provider: provider is not enabled"]}
+    # Go escapes the fragment a second time when it prints the URL (url.URL.EscapedFragment).
+    assert fragment == ("error=invalid_request&error_code=oauth_provider_not_supported"
+                        "&error_description=Unsupported+provider%253A+provider+is+not+enabled&sb=")
+
+    # The provider's own error is passed on; a missing code is bad_oauth_callback.
+    resp = request(shared, "GET", f"/callback?state={flow}&error=access_denied&error_description=User+said+no")
+    _, query, fragment = _location(resp, 302)
+    assert query == {"tab": ["1"], "error": ["access_denied"], "error_description": ["User said no"]}
+    assert fragment == "error=access_denied&error_description=User+said+no&sb="
+    resp = request(shared, "POST", "/callback", content=f"state={flow}".encode(),
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    _, query, _ = _location(resp, 302)
+    assert query["error_code"] == ["bad_oauth_callback"]
+    assert query["error_description"] == ["OAuth callback with missing authorization code missing"]
+
+    no_referrer = _insert_flow(shared, referrer=None)
+    base, _, _ = _location(request(shared, "GET", f"/callback?state={no_referrer}&code=abc"), 302)
+    assert base == "http://localhost:3000"
+
+
+def test_identity_linking_is_disabled(shared, user):
+    token = user["access_token"]
+    for method, path in (("GET", "/user/identities/authorize?provider=github&skip_http_redirect=true"),
+                         ("DELETE", f"/user/identities/{SOME_UUID}")):
+        assert_both_envelopes(shared, method, path, 401, "no_authorization",
+                              "This endpoint requires a valid Bearer token")
+        assert_both_envelopes(shared, method, path, 404, "manual_linking_disabled", "Manual linking is disabled",
+                              token=token)
+
+
+# --- SAML SSO, passkeys, OAuth server, SCIM -------------------------------------------------
+
+
+@pytest.mark.parametrize("method, path, status, code, message", [
+    ("POST", "/sso", 404, "saml_provider_disabled", "SAML 2.0 is disabled"),
+    ("GET", "/sso/saml/metadata", 404, "saml_provider_disabled", "SAML 2.0 is disabled"),
+    ("POST", "/sso/saml/acs", 404, "saml_provider_disabled", "SAML 2.0 is disabled"),
+    ("POST", "/passkeys/authentication/options", 404, "passkey_disabled", "Passkeys are disabled"),
+    ("POST", "/passkeys/authentication/verify", 404, "passkey_disabled", "Passkeys are disabled"),
+    ("POST", "/passkeys/registration/options", 404, "passkey_disabled", "Passkeys are disabled"),
+    ("GET", "/passkeys", 404, "passkey_disabled", "Passkeys are disabled"),
+    ("PATCH", f"/passkeys/{SOME_UUID}", 404, "passkey_disabled", "Passkeys are disabled"),
+    ("DELETE", f"/passkeys/{SOME_UUID}", 404, "passkey_disabled", "Passkeys are disabled"),
+    ("GET", "/oauth/authorize?client_id=x", 404, "feature_disabled", "OAuth server is disabled"),
+    ("POST", "/oauth/token", 404, "feature_disabled", "OAuth server is disabled"),
+    ("POST", "/oauth/clients/register", 404, "feature_disabled", "OAuth server is disabled"),
+    ("GET", "/oauth/userinfo", 404, "feature_disabled", "OAuth server is disabled"),
+    ("GET", "/.well-known/oauth-authorization-server", 404, "feature_disabled", "OAuth server is disabled"),
+    ("GET", "/scim/v2/Users", 404, "feature_disabled", "SCIM server is disabled"),
+])
+def test_switched_off_groups(shared, method, path, status, code, message):
+    """Upstream's group middleware answers before authentication or body parsing."""
+    assert_both_envelopes(shared, method, path, status, code, message, content=b"{not json")
+
+
+def test_user_oauth_grants_authenticate_first(shared, user):
+    for method in ("GET", "DELETE"):
+        assert_both_envelopes(shared, method, "/user/oauth/grants", 401, "no_authorization",
+                              "This endpoint requires a valid Bearer token")
+        assert_both_envelopes(shared, method, "/user/oauth/grants", 404, "feature_disabled",
+                              "OAuth server is disabled", token=user["access_token"])
+
+
+@pytest.mark.parametrize("method, path, message", [
+    ("GET", "/admin/oauth/clients", "OAuth server is disabled"),
+    ("POST", "/admin/oauth/clients", "OAuth server is disabled"),
+    ("DELETE", f"/admin/oauth/clients/{SOME_UUID}", "OAuth server is disabled"),
+    ("GET", "/admin/custom-providers", "Custom OAuth providers are disabled"),
+    ("GET", "/admin/custom-providers/custom:acme", "Custom OAuth providers are disabled"),
+])
+def test_admin_groups_switched_off(shared, user, method, path, message):
+    assert_both_envelopes(shared, method, path, 401, "no_authorization", "This endpoint requires a valid Bearer token")
+    assert_both_envelopes(shared, method, path, 403, "not_admin", "User not allowed", token=user["access_token"])
+    assert_both_envelopes(shared, method, path, 404, "feature_disabled", message, token=shared.service_role_key)
+
+
+def test_admin_sso_providers(shared, user):
+    admin = shared.service_role_key
+    resp = request(shared, "GET", "/admin/sso/providers", token=admin)
+    assert resp.status_code == 200 and resp.json() == {"items": []}
+    assert_both_envelopes(shared, "GET", "/admin/sso/providers", 403, "not_admin", "User not allowed",
+                          token=user["access_token"])
+    for method in ("GET", "PUT", "DELETE"):
+        for idp in (SOME_UUID, "not-a-uuid", "resource_acme"):
+            assert_both_envelopes(shared, method, f"/admin/sso/providers/{idp}", 404, "sso_provider_not_found",
+                                  "SSO Identity Provider not found", token=admin, json={})
+    for body, message in (
+        ({}, "Only 'saml' supported for SSO provider type"),
+        ({"type": "oidc"}, "Only 'saml' supported for SSO provider type"),
+        ({"type": "saml"}, "Either metadata_xml or metadata_url must be set"),
+        ({"type": "saml", "metadata_xml": "<x/>", "metadata_url": "https://idp.example/m"},
+         "Only one of metadata_xml or metadata_url needs to be set"),
+        ({"type": "saml", "metadata_url": "http://idp.example/m"}, "metadata_url is not a HTTPS URL"),
+        ({"type": "saml", "metadata_url": "idp.example"}, "metadata_url is not a valid URL"),
+    ):
+        assert_both_envelopes(shared, "POST", "/admin/sso/providers", 400, "validation_failed", message,
+                              token=admin, json=body)
+    assert_both_envelopes(shared, "POST", "/admin/sso/providers", 404, "saml_provider_disabled",
+                          "SAML 2.0 is disabled", token=admin,
+                          json={"type": "saml", "metadata_url": "https://idp.example/metadata"})
+
+
+def test_admin_sso_provider_rows_from_another_server(shared):
+    """Providers a Go server stored are listed, shown and deletable."""
+    admin = shared.service_role_key
+    idp = str(uuid.uuid4())
+    now = utcnow()
+    sql(shared, "INSERT INTO sso_providers (id, resource_id, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+        idp, f"acme-{idp[:8]}", now)
+    sql(shared, "INSERT INTO saml_providers (id, sso_provider_id, entity_id, metadata_xml, created_at, updated_at) "
+                "VALUES ($1, $2, $3, '<EntityDescriptor/>', $4, $4)", str(uuid.uuid4()), idp,
+        f"https://idp.example/{idp}", now)
+    sql(shared, "INSERT INTO sso_domains (id, sso_provider_id, domain, created_at, updated_at) "
+                "VALUES ($1, $2, $3, $4, $4)", str(uuid.uuid4()), idp, f"{idp[:8]}.example.com", now)
+
+    listed = request(shared, "GET", f"/admin/sso/providers?resource_id=acme-{idp[:8]}", token=admin).json()["items"]
+    assert [item["id"] for item in listed] == [idp]
+    assert listed[0]["saml"]["entity_id"] == f"https://idp.example/{idp}"
+    assert "metadata_xml" not in listed[0]["saml"]
+    assert listed[0]["domains"] == [{"domain": f"{idp[:8]}.example.com"}]
+
+    shown = request(shared, "GET", f"/admin/sso/providers/resource_acme-{idp[:8]}", token=admin)
+    assert shown.status_code == 200 and shown.json()["saml"]["metadata_xml"] == "<EntityDescriptor/>"
+    deleted = request(shared, "DELETE", f"/admin/sso/providers/{idp}", token=admin)
+    assert deleted.status_code == 200 and deleted.json()["id"] == idp
+    assert_error(request(shared, "GET", f"/admin/sso/providers/{idp}", token=admin), 404, "sso_provider_not_found")
+
+
+def test_admin_passkeys(shared, user):
+    admin, user_id = shared.service_role_key, user["user"]["id"]
+    resp = request(shared, "GET", f"/admin/users/{user_id}/passkeys", token=admin)
+    assert resp.status_code == 200 and resp.json() == []
+    assert_both_envelopes(shared, "DELETE", f"/admin/users/{user_id}/passkeys/{SOME_UUID}", 404,
+                          "validation_failed", "Passkey not found", token=admin)
+    assert_both_envelopes(shared, "GET", f"/admin/users/{SOME_UUID}/passkeys", 404, "user_not_found",
+                          "User not found", token=admin)
+    assert_both_envelopes(shared, "GET", "/admin/users/nope/passkeys", 404, "validation_failed",
+                          "user_id must be an UUID", token=admin)
+
+
+# --- phone OTP, well-known ------------------------------------------------------------------
+
+
+def test_phone_otp_with_the_phone_provider_disabled(shared):
+    assert_both_envelopes(shared, "POST", "/otp", 400, "phone_provider_disabled", "Unsupported phone provider",
+                          json={"phone": "+15555550123"})
+
+
+def test_openid_configuration_is_served(shared):
+    for prefix in ("", "/auth/v1"):
+        resp = request(shared, "GET", "/.well-known/openid-configuration", prefix=prefix)
+        assert resp.status_code == 200
+        assert resp.headers["Cache-Control"] == "public, max-age=600"
+        body = resp.json()
+        issuer = shared.settings.jwt.issuer
+        assert body["issuer"] == issuer
+        assert body["authorization_endpoint"] == issuer.rstrip("/") + "/oauth/authorize"
+        assert body["token_endpoint"] == issuer.rstrip("/") + "/oauth/token"
+        assert body["userinfo_endpoint"] == issuer.rstrip("/") + "/oauth/userinfo"
+        assert body["jwks_uri"] == issuer.rstrip("/") + "/.well-known/jwks.json"
+        assert body["response_types_supported"] == ["code"]
+        assert body["grant_types_supported"] == ["authorization_code", "refresh_token"]
+        assert body["code_challenge_methods_supported"] == ["S256", "plain"]
+        assert body["scopes_supported"] == ["openid", "profile", "email", "phone", "offline_access"]
+        assert "registration_endpoint" not in body
