@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
@@ -50,11 +50,27 @@ def _fragment(values: dict[str, str]) -> str:
     return urlencode(sorted(values.items()), quote_via=quote_plus)
 
 
+def _see_other(location: str) -> web.Response:
+    # Set verbatim, as Go's http.Redirect does for an absolute URL (only non-ASCII bytes
+    # %-escaped): web.HTTPSeeOther would normalise it through yarl (adding a "/" path, decoding
+    # the target's own query escapes).
+    escaped = "".join(c if c.isascii() else quote(c, safe="") for c in location)
+    return web.Response(status=303, headers={"Location": escaped})
+
+
+def _with_fragment(target: str, fragment: str) -> str:
+    """`target` with its fragment replaced (upstream sets url.Fragment for errors and messages)."""
+    return target.split("#", 1)[0] + "#" + fragment
+
+
 def _with_query(target: str, values: dict[str, str]) -> str:
+    """`values` set in the target's query, re-encoded as Go's url.Values.Encode does: sorted by
+    key (stable, so a repeated key keeps the order of its values)."""
     parts = urlsplit(target)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    query.update(values)
-    return urlunsplit(parts._replace(query=urlencode(sorted(query.items()), quote_via=quote_plus)))
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in values]
+    query += values.items()
+    query.sort(key=lambda pair: pair[0])
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote_plus)))
 
 
 async def get_verify(request: web.Request) -> web.StreamResponse:
@@ -76,12 +92,12 @@ async def get_verify(request: web.Request) -> web.StreamResponse:
         if exc.status in OAUTH_ERRORS:
             error["error"] = OAUTH_ERRORS[exc.status]
         location = _with_query(target, error) if pkce_flow else target
-        raise web.HTTPSeeOther(location + "#" + _fragment({**error, "sb": ""})) from None
+        return _see_other(_with_fragment(location, _fragment({**error, "sb": ""})))
     if outcome.message is not None:
         location = _with_query(target, {"message": outcome.message}) if pkce_flow else target
-        raise web.HTTPSeeOther(location + "#" + _fragment({"message": outcome.message, "sb": ""}))
+        return _see_other(_with_fragment(location, _fragment({"message": outcome.message, "sb": ""})))
     if outcome.code is not None:
-        raise web.HTTPSeeOther(_with_query(target, {"code": outcome.code}))
+        return _see_other(_with_query(target, {"code": outcome.code}))
     session = outcome.session
     fragment = _fragment({
         "access_token": session["access_token"],
@@ -92,4 +108,5 @@ async def get_verify(request: web.Request) -> web.StreamResponse:
         "token_type": "bearer",
         "type": outcome.vtype,
     })
-    raise web.HTTPSeeOther(target + "#" + fragment)
+    # Appended to the target as it is, fragment and all (upstream AsRedirectURL).
+    return _see_other(target + "#" + fragment)

@@ -20,11 +20,15 @@ async def email_otp(ctx: Context, client: Client, *, email: str, create: bool, d
         raise APIError(422, "email_provider_disabled", "Email logins are disabled")
     if not settings.external.email.magic_link_enabled:
         raise APIError(422, "email_provider_disabled", "Login with magic link is disabled")
+    if not email and status_for_empty == 422:
+        raise validation("Password recovery requires an email", 422)  # upstream MagicLinkParams.Validate
     address = fields.email(email, status_for_empty)
     user = await user_store.find_by_email(ctx.db, address, client.aud)
     if user is None and not create:
         raise APIError(422, "otp_disabled", "Signups not allowed for otp")
-    if user is None and settings.disable_signup:
+    if (user is None or user.email_confirmed_at is None) and settings.disable_signup:
+        # An unconfirmed user goes through the sign-up path too, which refuses first (upstream
+        # MagicLink → Signup).
         raise APIError(422, "signup_disabled", "Signups not allowed for this instance")
     password_hash = await crypto.hash_password(crypto.random_password()) if user is None else None
 

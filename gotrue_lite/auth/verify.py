@@ -14,7 +14,7 @@ from ..store import flow_state as flow_store
 from ..store import one_time_tokens as ott_store
 from ..store import users as user_store
 from . import Client, Context, audit, fields, sessions
-from .signup import confirm_email
+from .signup import confirm_email, ensure_identity
 
 # verification type → the token columns it may consume
 TOKEN_COLUMNS = {
@@ -116,14 +116,14 @@ async def _apply_email_change(ctx: Context, tx: Executor, user: User) -> None:
     moved = await user_store.get(tx, user.id)
     identity = next((i for i in moved.identities if i.provider == "email"), None)
     if identity is None:
-        from .signup import ensure_identity
-
         await ensure_identity(tx, moved, "email", {})
         moved = await user_store.get(tx, user.id)
         identity = next(i for i in moved.identities if i.provider == "email")
     await user_store.update_identity_data(tx, identity.id, {**identity.identity_data, "email": new_email,
                                                             "email_verified": True})
-    await confirm_email(tx, await user_store.get(tx, user.id))
+    if moved.email_confirmed_at is None:
+        # Upstream confirms only a still-unconfirmed account; a confirmed one keeps its time.
+        await confirm_email(tx, await user_store.get(tx, user.id))
     await audit.record(ctx, tx, moved, "user_modified")
 
 
