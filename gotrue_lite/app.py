@@ -8,11 +8,12 @@ from aiohttp import web
 
 from .api.middleware import CTX, cors, errors, request_id
 from .api.params import MAX_BODY
+from .api.ratelimit import RATE_LIMITS, rate_limit
 from .api.routes import add_routes
 from .auth import Context
 from .config import ConfigError
 from .mail import MAILER, Mailer
-from .ratelimit import SendBudget
+from .ratelimit import EndpointLimits, SendBudget, SignInGuard
 from .store import Database, open_database
 from .store.migrate import apply_migrations
 from .tokens import KeySet
@@ -30,7 +31,9 @@ def build_keys(settings) -> KeySet:
 def create_app(settings, db: Database | None = None) -> web.Application:
     """The server for `settings`; opens (and migrates) the database at start-up unless given one."""
     keys = build_keys(settings)
-    app = web.Application(middlewares=[request_id, cors, errors], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[request_id, cors, errors, rate_limit], client_max_size=MAX_BODY)
+    app[RATE_LIMITS] = EndpointLimits(settings)  # per-IP buckets, process-local like upstream's
+    signin_guard = SignInGuard(settings.lite.signin_failure_limit)
     mailer = Mailer(settings)
     app[MAILER] = mailer
 
@@ -42,7 +45,8 @@ def create_app(settings, db: Database | None = None) -> web.Application:
         mailer.db = database
         await mailer.start()
         app[CTX] = Context(settings=settings, db=database, keys=keys, mailer=mailer,
-                           email_budget=SendBudget(settings.rate_limit.email_sent))
+                           email_budget=SendBudget(settings.rate_limit.email_sent),
+                           signin_guard=signin_guard)
         yield
         await mailer.close()  # finishes pending dev-mailbox writes, which need the database
         await database.close()

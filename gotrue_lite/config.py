@@ -240,6 +240,7 @@ class LiteSettings:
     rate_limit_peer_fallback: bool
     require_apikey: bool
     secret_file: str
+    signin_failure_limit: int  # per-account slowdown after this many failed sign-ins; 0: off
     smtp_implicit_tls: bool | None  # None: implicit TLS exactly when smtp.port is 465
     smtp_tls_verify: bool  # False accepts any certificate (development relays only)
 
@@ -903,6 +904,7 @@ def _declare() -> list[_Setting]:
         _S("lite.rate_limit_peer_fallback", _bool, False),
         _S("lite.require_apikey", _bool, False),
         _S("lite.secret_file", _str, ""),
+        _S("lite.signin_failure_limit", _int, 10, fix=_at_least(0)),
         _S("lite.smtp_implicit_tls", _bool, None),
         _S("lite.smtp_tls_verify", _bool, True),
     ]

@@ -1,9 +1,17 @@
-"""In-process limiters: the global email/SMS send budgets (and, later, per-IP buckets)."""
+"""In-process limiters: the global email/SMS send budgets, per-client-IP token buckets for the
+endpoints of SESSIONS.md §5.1, and gotrue-lite's per-account slowdown of password guessing.
+
+Everything here is synchronous: an update reads and writes its dictionary without awaiting, so
+on one event loop no lock is needed and concurrent requests cannot slip between check and take.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import OrderedDict
 
+from . import clock as _clock
 from .config import Rate
 
 
@@ -41,3 +49,202 @@ class SendBudget:
             return False
         self._count += 1
         return True
+
+
+def monotonic() -> float:
+    """Seconds on the monotonic clock, moved by gotrue_lite.clock.offset (tests travel in time)."""
+    return time.monotonic() + _clock.offset.total_seconds()
+
+
+# Bounds on what an attacker can make us store. A limiter holds at most MAX_ENTRIES keys (about
+# 200–300 bytes each), and a key longer than MAX_KEY_LENGTH — the rate-limit header is free text —
+# is stored as a 32-character digest instead.
+MAX_ENTRIES = 50_000
+MAX_KEY_LENGTH = 64
+
+
+def _short(key: str) -> str:
+    if len(key) <= MAX_KEY_LENGTH:
+        return key
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+class IPLimiter:
+    """A token bucket per key (client IP): capacity `burst`, refilled at `events` per `period`.
+
+    Upstream uses tollbooth (golang.org/x/time/rate buckets, starting full, in a go-cache whose
+    entries expire a fixed TTL after creation). Here the refill is lazy — `tokens = min(burst,
+    tokens + elapsed·rate)` on each request — and a bucket is forgotten once it has been idle long
+    enough to be full again (burst ÷ rate), which loses nothing: a new bucket starts full. This is
+    the "evict only idle buckets" variant SESSIONS.md §5.1 allows, stricter than upstream's reset
+    of busy buckets every hour. With no refill at all (rate 0) the idle time is upstream's `ttl`.
+
+    Buckets are kept in least-recently-used order, so expired ones are popped from the front (at
+    most once a second, amortised O(1) per request). Over `max_entries` keys, the least recently
+    used bucket is dropped even though it is not full yet: memory stays bounded against a client
+    rotating through millions of addresses, at the price of that (oldest) client getting a fresh
+    bucket.
+    """
+
+    __slots__ = ("rate", "burst", "idle", "max_entries", "_clock", "_buckets", "_next_sweep")
+
+    def __init__(self, events: float, period: float, burst: float, *, ttl: float = 3600.0,
+                 max_entries: int = MAX_ENTRIES, clock=monotonic) -> None:
+        self.rate = events / period if events > 0 and period > 0 else 0.0  # tokens per second
+        self.burst = float(max(burst, 0))
+        self.idle = self.burst / self.rate if self.rate > 0 else ttl
+        self.max_entries = max(1, max_entries)
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
+        self._next_sweep = 0.0
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def take(self, key: str) -> bool:
+        """Take one token from `key`'s bucket; False (and nothing taken) when it is empty."""
+        if len(key) > MAX_KEY_LENGTH:
+            key = _short(key)
+        now = self._clock()
+        buckets = self._buckets
+        state = buckets.pop(key, None)
+        if state is None:
+            tokens, at = self.burst, now
+        else:
+            tokens, at = state
+            if now > at:
+                tokens, at = min(self.burst, tokens + (now - at) * self.rate), now
+        allowed = tokens >= 1
+        if allowed:
+            tokens -= 1
+        buckets[key] = (tokens, at)  # re-inserted: the most recently used is last
+        if len(buckets) > self.max_entries:
+            buckets.popitem(last=False)
+        if now >= self._next_sweep:
+            self._sweep(now)
+        return allowed
+
+    def _sweep(self, now: float) -> None:
+        """Forget the buckets idle long enough to be full again (they are at the front)."""
+        self._next_sweep = now + min(self.idle, 1.0)
+        buckets = self._buckets
+        cutoff = now - self.idle
+        while buckets:
+            oldest, (_tokens, at) = next(iter(buckets.items()))
+            if at > cutoff:
+                return
+            del buckets[oldest]
+
+
+FIVE_MINUTES, HOUR, MINUTE = 300.0, 3600.0, 60.0
+BURST = 30  # upstream's fixed burst for every per-IP limiter but anonymous sign-ins
+
+
+class EndpointLimits:
+    """The per-IP limiters of upstream's apilimiter.New, by name, built from the settings.
+
+    Each name is one bucket set: the OTP-family endpoints share a rate setting but not buckets.
+    SAML assertions and passkeys have no limiter because gotrue-lite has neither feature (nor
+    their settings); MFA's are ready for when /factors exists.
+    """
+
+    def __init__(self, settings, *, max_entries: int = MAX_ENTRIES, clock=monotonic) -> None:
+        rl = settings.rate_limit
+
+        def per_5m(events: float) -> IPLimiter:
+            return IPLimiter(events, FIVE_MINUTES, BURST, ttl=HOUR, max_entries=max_entries, clock=clock)
+
+        mfa = settings.mfa.rate_limit_challenge_and_verify
+        self.limiters: dict[str, IPLimiter] = {
+            "token": per_5m(rl.token_refresh),
+            "web3": per_5m(rl.web3),
+            "verify": per_5m(rl.verify),
+            "sso": per_5m(rl.sso),
+            "otp": per_5m(rl.otp),
+            "magiclink": per_5m(rl.otp),
+            "recover": per_5m(rl.otp),
+            "resend": per_5m(rl.otp),
+            "user": per_5m(rl.otp),
+            "signups": per_5m(rl.otp),
+            # N per hour with a burst of N (upstream: SetBurst(int(RateLimitAnonymousUsers))).
+            "anonymous_sign_ins": IPLimiter(rl.anonymous_users, HOUR, int(rl.anonymous_users), ttl=HOUR,
+                                            max_entries=max_entries, clock=clock),
+            # 1-minute TTL upstream; per minute, burst 30.
+            "factor_challenge": IPLimiter(mfa, MINUTE, BURST, ttl=MINUTE, max_entries=max_entries, clock=clock),
+            "factor_verify": IPLimiter(mfa, MINUTE, BURST, ttl=MINUTE, max_entries=max_entries, clock=clock),
+        }
+
+    def take(self, name: str, key: str) -> bool:
+        return self.limiters[name].take(key)
+
+
+class SignInGuard:
+    """gotrue-lite's per-account slowdown of password guessing. Upstream has none.
+
+    Upstream (internal/api/token.go, Token → performRateLimiting(limiterOpts.Token) before
+    ResourceOwnerPasswordGrant) only limits /token per client IP — 150 per 5 minutes, burst 30,
+    and only when GOTRUE_RATE_LIMIT_HEADER or Sb-Forwarded-For identifies the client; there is no
+    failed-attempt counter on users or identities (the password_verification_attempt hook is the
+    only per-account hook, and gotrue-lite does not run hooks). So by default one account can be
+    guessed at without end by anyone who rotates addresses, or by everyone when no header is set.
+
+    The rule added here, per sign-in identifier (audience + email or phone, known or not, so the
+    answers say nothing about which accounts exist): every attempt counts as a failure when it
+    starts (synchronously, so parallel guesses cannot all pass the check) and a correct password
+    clears the count. Once `threshold` attempts have been counted without a success — none more
+    than `window` after the previous — the account is refused (429 over_request_rate_limit) for
+    `first_delay`, doubling with each further attempt up to `max_delay`. Refused attempts are not
+    counted and check no password. The legitimate user is never locked out for longer than
+    `max_delay` after the guessing stops, and the count is forgotten after `window` of quiet.
+    threshold 0 turns the rule off ([lite] signin_failure_limit).
+    """
+
+    def __init__(self, threshold: int, *, first_delay: float = 5.0, max_delay: float = 300.0,
+                 window: float = 900.0, max_entries: int = MAX_ENTRIES, clock=monotonic) -> None:
+        self.threshold = threshold
+        self.first_delay = first_delay
+        self.window = window
+        self.max_delay = min(max_delay, window)  # so an entry past its window is never blocked
+        self.max_entries = max(1, max_entries)
+        self._clock = clock
+        # identifier -> (attempts counted, time of the last counted attempt, refused until)
+        self._entries: OrderedDict[str, tuple[int, float, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def attempt(self, account: str) -> float:
+        """Count an attempt on `account`: 0 if it may go ahead, else the seconds left to wait."""
+        if self.threshold <= 0:
+            return 0.0
+        account = _short(account)
+        now = self._clock()
+        entries = self._entries
+        state = entries.get(account)
+        count = 0
+        if state is not None:
+            count, last, until = state
+            if now < until:
+                return until - now  # left in place: refusals do not refresh the entry
+            del entries[account]
+            if now - last > self.window:
+                count = 0
+        count += 1
+        until = 0.0
+        if count >= self.threshold:
+            until = now + min(self.max_delay, self.first_delay * 2 ** min(count - self.threshold, 40))
+        entries[account] = (count, now, until)
+        self._evict(now)
+        return 0.0
+
+    def succeeded(self, account: str) -> None:
+        self._entries.pop(_short(account), None)
+
+    def _evict(self, now: float) -> None:
+        entries = self._entries
+        cutoff = now - self.window
+        while entries:
+            oldest, (_count, last, _until) = next(iter(entries.items()))
+            if last >= cutoff and len(entries) <= self.max_entries:
+                return
+            del entries[oldest]

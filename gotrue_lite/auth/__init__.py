@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..config import Settings
     from ..mail import Mailer
-    from ..ratelimit import SendBudget
+    from ..ratelimit import SendBudget, SignInGuard
     from ..store import Database
     from ..tokens import KeySet
 
@@ -22,6 +22,7 @@ class Context:
     keys: "KeySet"
     mailer: "Mailer | None" = None
     email_budget: "SendBudget | None" = None
+    signin_guard: "SignInGuard | None" = None  # per-account slowdown of password guessing
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,28 @@ async def with_password(ctx: Context, client: Client, *, email: str, phone: str,
     if email:
         if not settings.external.email.enabled:
             raise APIError(422, "email_provider_disabled", "Email logins are disabled")
-        user = await user_store.find_by_email(ctx.db, email.lower(), client.aud)
+        address, find = email.lower(), user_store.find_by_email
     else:
         if not settings.external.phone.enabled:
             raise APIError(422, "phone_provider_disabled", "Phone logins are disabled")
-        user = await user_store.find_by_phone(ctx.db, fields.normalise_phone(phone), client.aud)
+        address, find = fields.normalise_phone(phone), user_store.find_by_phone
+
+    # gotrue-lite addition (upstream relies on the per-IP /token limit only; see SignInGuard in
+    # ratelimit.py): repeated failures on one identifier — existing or not — are slowed down.
+    # Checked before the lookup and the bcrypt check, so a refused guess costs next to nothing.
+    guard = ctx.signin_guard
+    account = f"{client.aud}\x00{'email' if email else 'phone'}\x00{address}"
+    if guard is not None and guard.attempt(account):
+        raise APIError(429, "over_request_rate_limit", "Request rate limit reached")
+    user = await find(ctx.db, address, client.aud)
 
     # The password is checked before anything else is said about the account, and an unknown
     # user costs one bcrypt check too: the answer and its timing reveal nothing.
     matches = await crypto.check_password(password, user.encrypted_password if user else None)
     if user is None or not matches:
         raise APIError(400, "invalid_credentials", INVALID_CREDENTIALS)
+    if guard is not None:
+        guard.succeeded(account)
     if user.is_banned():
         raise APIError(400, "user_banned", "User is banned")
     if email and user.email_confirmed_at is None and not settings.mailer.allow_unverified_email_sign_ins:
