@@ -20,6 +20,8 @@ from .tokens import KeySet
 
 log = logging.getLogger("gotrue_lite")
 
+MAX_HEADER = 1024 * 1024
+
 
 def build_keys(settings) -> KeySet:
     jwt = settings.jwt
@@ -31,7 +33,13 @@ def build_keys(settings) -> KeySet:
 def create_app(settings, db: Database | None = None) -> web.Application:
     """The server for `settings`; opens (and migrates) the database at start-up unless given one."""
     keys = build_keys(settings)
-    app = web.Application(middlewares=[request_id, cors, errors, rate_limit], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[request_id, cors, errors, rate_limit],
+        client_max_size=MAX_BODY,
+        # Access tokens carry the user's metadata; Go accepts 1 MiB of headers, so a user with a
+        # few KB of metadata must not get tokens this server then refuses to read.
+        handler_args={"max_field_size": MAX_HEADER, "max_line_size": MAX_HEADER},
+    )
     app[RATE_LIMITS] = EndpointLimits(settings)  # per-IP buckets, process-local like upstream's
     signin_guard = SignInGuard(settings.lite.signin_failure_limit)
     mailer = Mailer(settings)

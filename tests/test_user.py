@@ -257,3 +257,13 @@ def test_put_user_authentication(shared):
     assert_error(httpx.put(shared.url + "/user", json={"data": {}}, timeout=60), 401, "no_authorization")
     assert_error(put_user(shared, shared.service_role_key, {"data": {}}), 403, "bad_jwt",
                  "invalid claim: missing sub claim")
+
+
+def test_tokens_with_large_metadata_are_read_back(shared):
+    # The access token carries user_metadata: 20 KB of it makes a ~27 KB Authorization header,
+    # beyond aiohttp's default 8 KB field limit but well inside Go's 1 MiB.
+    session = signup_session(shared, data={"blob": "y" * 20000})
+    assert len(session["access_token"]) > 20000
+    resp = get_user(shared, session["access_token"])
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["user_metadata"]["blob"] == "y" * 20000

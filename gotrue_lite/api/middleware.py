@@ -202,10 +202,21 @@ async def authenticate(request: web.Request) -> tuple[User, Session | None, dict
     return user, session, claims
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(candidate: str | None) -> str | None:
+    """A candidate with control characters is never a target: urlsplit drops CR, LF and TAB
+    before it parses (so such a URL can look like SITE_URL), and the Location header or a mail
+    carrying it would be split (header injection)."""
+    return None if candidate is None or _CONTROL.search(candidate) else candidate
+
+
 def redirect_target(request: web.Request, requested: str | None = None) -> str:
     """redirect_to (header, else query), else Referer, each only if allowed, else SITE_URL."""
     candidate = requested or request.headers.get("redirect_to") or request.query.get("redirect_to")
-    return redirects.resolve(ctx_of(request).settings, candidate, request.headers.get("Referer"))
+    return redirects.resolve(ctx_of(request).settings, _printable(candidate),
+                             _printable(request.headers.get("Referer")))
 
 
 async def authenticate_admin(request: web.Request) -> tuple[User | None, dict[str, Any]]:

@@ -7,10 +7,16 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from ..errors import APIError, bad_json
 
 MAX_BODY = 1024 * 1024
+# Deeper JSON parses, but every later step that walks it (the database codecs, the JWT's
+# user_metadata, the response) recurses once per level and would hit Python's recursion
+# limit at a depth that depends on the call stack: a 500. Refuse it up front instead.
+MAX_DEPTH = 512
 
 
 class Params:
@@ -55,6 +61,9 @@ async def _read(request: web.Request) -> bytes:
         return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise APIError(413, "request_entity_too_large", "Request body too large") from None
+    except (RequestPayloadError, HttpProcessingError) as exc:
+        # e.g. Content-Encoding: gzip over bytes that are no gzip stream: the client's fault.
+        raise bad_json(f"cannot read the request body ({exc.__class__.__name__})") from None
 
 
 async def json_body(request: web.Request, *, required: bool = True) -> Params:
@@ -92,18 +101,22 @@ def _check_text(text: str) -> None:
 
 
 def _check_strings(value: Any) -> None:
-    """Lone surrogates (\\ud800) parse in Python but are not text: refuse them up front."""
-    stack = [value]
+    """Lone surrogates (\\ud800) parse in Python but are not text: refuse them up front; and
+    refuse nesting deeper than MAX_DEPTH."""
+    stack = [(value, 1)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, str):
             _check_text(item)
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                _check_text(key)
-                stack.append(child)
-        elif isinstance(item, list):
-            stack.extend(item)
+        elif isinstance(item, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"nesting deeper than {MAX_DEPTH} levels")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _check_text(key)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
 
 
 async def json_or_form(request: web.Request) -> Params:

@@ -20,7 +20,7 @@ def email(value: str, status: int = 400) -> str:
         raise validation("An email address is required", status)
     if len(value) > 255:
         raise validation("An email address is too long", status)
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):  # fullmatch: `$` alone lets a trailing "\n" through
         raise validation("Unable to validate email address: invalid format", status)
     return value.lower()
 
@@ -31,7 +31,7 @@ def normalise_phone(value: str) -> str:
 
 def phone(value: str) -> str:
     normalised = normalise_phone(value)
-    if not _E164.match(normalised):
+    if not _E164.fullmatch(normalised):
         raise validation("Invalid phone number format (E.164 required)")
     return normalised
 

@@ -24,7 +24,7 @@ def parse(code_challenge: str | None, method: str | None) -> Challenge | None:
         raise validation("PKCE flow requires code_challenge_method and code_challenge")
     if not 43 <= len(code_challenge) <= 128:
         raise validation("code challenge has to be between 43 and 128 characters")
-    if not _CHALLENGE.match(code_challenge):
+    if not _CHALLENGE.fullmatch(code_challenge):
         raise validation("code challenge can only contain alphanumeric characters, hyphens, periods, underscores and tildes")
     lowered = method.lower()
     if lowered not in ("s256", "plain"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator
@@ -10,6 +11,8 @@ from typing import Any, AsyncIterator
 import asyncpg
 
 from .base import Conflict, DatabaseUnavailable, UniqueViolation
+
+log = logging.getLogger("gotrue_lite.store")
 
 # How long a statement may wait for a row lock before the request answers 409 conflict.
 LOCK_TIMEOUT = "5s"
@@ -47,10 +50,22 @@ def _translate_error(exc: BaseException) -> BaseException:
         return Conflict(str(exc))
     if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
         return UniqueViolation(str(exc))
-    if isinstance(exc, (OSError, asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.ConnectionDoesNotExistError,
-                        asyncpg.exceptions.InterfaceError, TimeoutError)):
+    if isinstance(exc, _UNAVAILABLE):
         return DatabaseUnavailable(str(exc) or exc.__class__.__name__)
     return exc
+
+
+# The server is gone, going, not there yet, or full: the request may be retried (503).
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.InterfaceError,  # e.g. "the underlying connection is closed"
+    asyncpg.exceptions.PostgresConnectionError,  # class 08, incl. ConnectionDoesNotExistError
+    asyncpg.exceptions.CannotConnectNowError,  # 57P03: starting up, shutting down, in recovery
+    asyncpg.exceptions.AdminShutdownError,  # 57P01: terminating connection (pg_ctl stop -m fast)
+    asyncpg.exceptions.CrashShutdownError,  # 57P02: another backend crashed (-m immediate)
+    asyncpg.exceptions.TooManyConnectionsError,  # 53300
+)
 
 
 class _Conn:
@@ -122,7 +137,10 @@ class PostgresDatabase:
         try:
             yield conn
         finally:
-            await self._pool.release(conn)
+            try:
+                await self._pool.release(conn)
+            except Exception as exc:  # noqa: BLE001 - a broken connection: the pool replaces it
+                log.debug("releasing a broken connection: %s", exc)
 
     async def fetch_all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         async with self._acquire() as conn:
@@ -156,9 +174,18 @@ class PostgresDatabase:
                 yield _Conn(conn)
             except BaseException as exc:
                 if getattr(exc, "commit", False):
-                    await tx.commit()
+                    # The error must not be answered unless what it asked to keep is kept.
+                    try:
+                        await tx.commit()
+                    except BaseException as failure:
+                        raise _translate_error(failure) from failure
                 else:
-                    await tx.rollback()
+                    try:
+                        await tx.rollback()
+                    except Exception as failure:  # noqa: BLE001
+                        # The connection died with the transaction (the server rolls it back):
+                        # answer with the original error, not with this one.
+                        log.debug("rollback failed: %s", failure)
                 raise
             else:
                 try:
