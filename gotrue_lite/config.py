@@ -243,6 +243,7 @@ class LiteSettings:
     signin_failure_limit: int  # per-account slowdown after this many failed sign-ins; 0: off
     smtp_implicit_tls: bool | None  # None: implicit TLS exactly when smtp.port is 465
     smtp_tls_verify: bool  # False accepts any certificate (development relays only)
+    verify_confirmation_page: bool  # GET /verify shows a button instead of spending the link
 
 
 @dataclass(frozen=True, slots=True)
@@ -907,6 +908,7 @@ def _declare() -> list[_Setting]:
         _S("lite.signin_failure_limit", _int, 10, fix=_at_least(0)),
         _S("lite.smtp_implicit_tls", _bool, None),
         _S("lite.smtp_tls_verify", _bool, True),
+        _S("lite.verify_confirmation_page", _bool, False),
     ]
     for kind in _MAIL_TYPES:
         rows.append(_S(f"mailer.subjects.{kind}", _str, ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
@@ -10,7 +11,7 @@ from ..auth import fields
 from ..auth import verify as verification
 from ..errors import APIError, validation
 from .middleware import client, ctx_of, redirect_target
-from .params import json_body
+from .params import json_body, json_or_form
 
 EMAIL_TYPES = ("signup", "invite", "recovery", "magiclink", "email", "email_change")
 OAUTH_ERRORS = {400: "invalid_request", 401: "unauthorized_client", 403: "access_denied", 500: "server_error",
@@ -18,6 +19,10 @@ OAUTH_ERRORS = {400: "invalid_request", 401: "unauthorized_client", 403: "access
 
 
 async def post_verify(request: web.Request) -> web.Response:
+    if request.content_type == "application/x-www-form-urlencoded":
+        # The button of the confirmation page (GOTRUE_LITE_VERIFY_CONFIRMATION_PAGE).
+        form = await json_or_form(request)
+        return await _verify_link(request, form.text("type"), form.text("token"), form.text("redirect_to") or None)
     body = await json_body(request)
     vtype = body.text("type")
     token, token_hash = body.text("token"), body.text("token_hash")
@@ -76,11 +81,45 @@ def _with_query(target: str, values: dict[str, str]) -> str:
 async def get_verify(request: web.Request) -> web.StreamResponse:
     vtype = request.query.get("type", "")
     token = request.query.get("token", "")
+    if ctx_of(request).settings.lite.verify_confirmation_page:
+        _check_link(vtype, token)
+        return _confirmation_page(request, vtype, token)
+    return await _verify_link(request, vtype, token, None)
+
+
+def _check_link(vtype: str, token: str) -> None:
     if not vtype:
         raise validation("Verify requires a verification type")
     if not token:
         raise validation("Verify requires a token or a token hash")
-    target = redirect_target(request)
+
+
+def _confirmation_page(request: web.Request, vtype: str, token: str) -> web.Response:
+    """A page whose button spends the link: mail scanners that open every link only GET it."""
+    hidden = "".join(
+        f'<input type="hidden" name="{name}" value="{html.escape(value, quote=True)}">'
+        for name, value in (("token", token), ("type", vtype), ("redirect_to", request.query.get("redirect_to", "")))
+    )
+    body = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Continue</title></head>'
+        '<body style="font-family: system-ui, sans-serif; margin: 3rem auto; max-width: 28rem; text-align: center">'
+        "<h1>One more step</h1><p>Press the button to continue.</p>"
+        f'<form method="post" action="{html.escape(request.path, quote=True)}">{hidden}'
+        '<button type="submit" style="font-size: 1.1rem; padding: .7rem 1.4rem">Continue</button></form>'
+        "</body></html>"
+    )
+    return web.Response(text=body, content_type="text/html", headers={
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",  # the page's URL carries the token
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    })
+
+
+async def _verify_link(request: web.Request, vtype: str, token: str, requested: str | None) -> web.StreamResponse:
+    """Spend an email link and redirect, as GET /verify does."""
+    _check_link(vtype, token)
+    target = redirect_target(request, requested)
     pkce_flow = token.startswith("pkce_")
     try:
         if vtype not in EMAIL_TYPES:
