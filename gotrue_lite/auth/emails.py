@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,20 @@ REAUTHENTICATION = Kind("reauthentication", "reauthentication_token", "", "Error
 SENT_AT = otp.SENT_AT
 
 
+_LABEL = re.compile(r"[+][^@]+@")
+
+
+def check_authorized(settings, address: str) -> None:
+    """GOTRUE_EXTERNAL_EMAIL_AUTHORIZED_ADDRESSES: mail only those (a +label is ignored)."""
+    allowed = settings.external.email.authorized_addresses
+    if not allowed:
+        return
+    normalised = _LABEL.sub("@", address).lower()
+    if not any(normalised == entry.lower() for entry in allowed):
+        raise APIError(400, "email_address_not_authorized",
+                       f'Email address "{address}" cannot be used as it is not authorized')
+
+
 def take_budget(ctx: Context) -> None:
     """The process-wide email budget; autoconfirm switches it off, except that 0 stops all mail."""
     settings = ctx.settings
@@ -56,6 +71,7 @@ async def send(ctx: Context, tx: Executor, user: User, kind: Kind, *, to: str, r
     settings = ctx.settings
     if cooldown:
         otp.cooldown(getattr(user, SENT_AT[kind.column]), settings.smtp.max_frequency)
+    check_authorized(settings, to)
     if budget:
         take_budget(ctx)
     issued = await otp.issue(tx, user.id, kind.column, to, settings.mailer.otp_length, pkce=pkce, extra=extra)
