@@ -562,6 +562,18 @@ def test_list_users_filter(shared):
                                     '</admin/users?filter=alice&page=2&per_page=1>; rel="last"')
 
 
+def test_list_users_exact_email(shared):
+    aud = f"exact-{uuid.uuid4().hex[:8]}"
+    tag = uuid.uuid4().hex[:8]
+    a = create(shared, email=f"exact-{tag}@example.com", aud=aud)
+    create(shared, email=f"exact-{tag}@example.com.other", aud=aud)
+    headers = {"X-JWT-AUD": aud}
+    resp = call(shared, "GET", f"/admin/users?email=EXACT-{tag}@example.com", headers=headers)
+    assert resp.status_code == 200, resp.text
+    assert [u["id"] for u in resp.json()["users"]] == [a["id"]] and resp.headers["X-Total-Count"] == "1"
+    assert call(shared, "GET", "/admin/users?email=nobody@example.com", headers=headers).json()["users"] == []
+
+
 def test_link_header_names_the_path_as_received(shared):
     aud = f"prefix-{uuid.uuid4().hex[:8]}"
     for _ in range(2):
@@ -618,6 +630,8 @@ def test_list_users_uses_the_index(server, backend):
     server.run(admin_store.list_users(Recorder(), "authenticated", needle="", descending=True, limit=50, offset=0))
     server.run(admin_store.list_users(Recorder(), "authenticated", needle="x", descending=False, limit=5, offset=5))
     server.run(admin_store.list_audit(Recorder(), keys=(), needle="", limit=50, offset=0))
+    server.run(admin_store.list_users(Recorder(), "authenticated", needle="", email="a@example.com",
+                                      descending=True, limit=50, offset=0))
 
     async def plans() -> list[str]:
         out = []
@@ -633,9 +647,11 @@ def test_list_users_uses_the_index(server, backend):
                     out.append(" | ".join(str(next(iter(r.values()))) for r in plan))
         return out
 
-    *user_plans, audit_page, _audit_count = server.run(plans())
+    *user_plans, audit_page, _audit_count, email_page, email_count = server.run(plans())
     for plan in user_plans:
         assert "users_aud_created_at_id_idx" in plan, plan
+    for plan in (email_page, email_count):  # the exact lookup goes through the unique email index
+        assert "users_email_partial_key" in plan and "Seq Scan" not in plan, plan
     assert "audit_log_entries_created_at_id_idx" in audit_page, audit_page
     for plan in (*user_plans, audit_page):
         assert "Seq Scan" not in plan and "SCAN users" not in plan.replace("SCAN users USING", ""), plan

@@ -124,6 +124,7 @@ async def get_users(request: web.Request) -> web.Response:
     page, per_page = _pagination(request)
     aud = client(request, claims).aud
     users, total = await admin.list_users(ctx_of(request), aud, needle=request.query.get("filter", ""),
+                                          email=request.query.get("email", ""),
                                           descending=descending, page=page, per_page=per_page)
     return web.json_response({"users": users, "aud": aud},
                              headers=_pagination_headers(request, page, per_page, total))

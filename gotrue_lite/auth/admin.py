@@ -120,9 +120,11 @@ def _listed(user: User) -> dict[str, Any]:
 # --- listings ------------------------------------------------------------------------------
 
 async def list_users(ctx: Context, aud: str, *, needle: str, descending: bool, page: int,
-                     per_page: int) -> tuple[list[dict[str, Any]], int]:
-    users, total = await admin_store.list_users(ctx.db, aud, needle=needle, descending=descending,
-                                                limit=per_page, offset=(page - 1) * per_page)
+                     per_page: int, email: str = "") -> tuple[list[dict[str, Any]], int]:
+    """A page of users; `email` (a gotrue-lite addition) is an exact, indexed lookup."""
+    users, total = await admin_store.list_users(ctx.db, aud, needle=needle, email=email.strip().lower(),
+                                                descending=descending, limit=per_page,
+                                                offset=(page - 1) * per_page)
     return [_listed(u) for u in users], total
 
 

@@ -31,7 +31,7 @@ def _window(limit: int, offset: int) -> tuple[int, int]:
 
 
 async def list_users(db, aud: str, *, needle: str, descending: bool, limit: int,
-                     offset: int) -> tuple[list[User], int]:
+                     offset: int, email: str = "") -> tuple[list[User], int]:
     """One page of an audience's users and the audience's (filtered) total.
 
     `needle` is a substring of the email (case-sensitive, as upstream's LIKE) or of
@@ -39,17 +39,23 @@ async def list_users(db, aud: str, *, needle: str, descending: bool, limit: int,
     users_aud_created_at_id_idx; relations are not loaded, as upstream does not load them.
     """
     where, args = "aud = $1", [aud]
+    if email:
+        # Emails are stored lower-cased: equality uses users_email_partial_key.
+        where += f" AND email = ${len(args) + 1} AND is_sso_user = false"
+        args.append(email)
     if needle:
         full_name = _json_text(db.dialect, "raw_user_meta_data", "full_name")
-        where += (f" AND ({_contains(db.dialect, 'email', '$2')}"
-                  f" OR {_contains(db.dialect, f'lower({full_name})', 'lower($2)')})")
+        mark = f"${len(args) + 1}"
+        where += (f" AND ({_contains(db.dialect, 'email', mark)}"
+                  f" OR {_contains(db.dialect, f'lower({full_name})', f'lower({mark})')})")
         args.append(needle)
     direction = "DESC" if descending else "ASC"
+    # One email names one user at most: no order to keep, so the unique email index serves it.
+    order = "" if email else f"ORDER BY created_at {direction}, id {direction} "
     limit, offset = _window(limit, offset)
     n = len(args)
     rows = await db.fetch_all(
-        f"SELECT {USER_COLUMNS} FROM users WHERE {where} "
-        f"ORDER BY created_at {direction}, id {direction} LIMIT ${n + 1} OFFSET ${n + 2}",
+        f"SELECT {USER_COLUMNS} FROM users WHERE {where} {order}LIMIT ${n + 1} OFFSET ${n + 2}",
         *args, limit, offset,
     )
     total = await db.fetch_val(f"SELECT count(*) FROM users WHERE {where}", *args)

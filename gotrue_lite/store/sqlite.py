@@ -47,10 +47,17 @@ def _param(value: Any) -> Any:
 _LOCKING = re.compile(r"\s+FOR\s+UPDATE(\s+SKIP\s+LOCKED|\s+NOWAIT)?", re.IGNORECASE)
 
 
+_BOOLEAN = re.compile(r"=\s*(true|false)\b", re.IGNORECASE)
+
+
 @lru_cache(maxsize=1024)
 def _translate(sql: str) -> str:
     # Row locks do not exist here: BEGIN IMMEDIATE already holds the only write lock.
-    return re.sub(r"\$(\d+)", r"?\1", _LOCKING.sub("", sql))
+    sql = _LOCKING.sub("", sql)
+    # SQLite's planner matches partial-index predicates (`is_sso_user = 0`) only against the
+    # same literal: `= false` would miss users_email_partial_key and scan the audience.
+    sql = _BOOLEAN.sub(lambda m: "= 1" if m.group(1).lower() == "true" else "= 0", sql)
+    return re.sub(r"\$(\d+)", r"?\1", sql)
 
 
 def _row(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
