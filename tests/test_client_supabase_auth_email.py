@@ -17,7 +17,7 @@ from supabase_auth.errors import AuthApiError
 
 from email_e2e import HEX56, pass_cooldown
 from helpers import new_email
-from smtp_server import _reset_clock, mail_fixture  # noqa: F401
+from smtp_server import ALLOWED_REDIRECT, _reset_clock, mail_fixture  # noqa: F401
 
 SITE_URL = "http://localhost:3000"
 PASSWORD = "client-email-pw-1"
@@ -160,6 +160,31 @@ def test_sign_up_then_follow_the_mailed_link(client_mail, client_for):
 
     other = client_for(server)
     assert_session(other.sign_in_with_password({"email": email, "password": PASSWORD}), email)
+
+
+@pytest.mark.parametrize("target, lands_on", [
+    (f"{ALLOWED_REDIRECT}/welcome?from=signup", f"{ALLOWED_REDIRECT}/welcome?from=signup"),  # in GOTRUE_URI_ALLOW_LIST
+    (f"{SITE_URL}/welcome", f"{SITE_URL}/welcome"),  # under SITE_URL
+    ("https://evil.example/steal", SITE_URL),  # neither: the link falls back to SITE_URL
+])
+def test_sign_up_with_email_redirect_to_puts_it_into_the_confirmation_link(client_mail, client_for, target, lands_on):
+    server, sink = client_mail
+    client = client_for(server)
+    email = new_email("credirect")
+    res = client.sign_up({"email": email, "password": PASSWORD, "options": {"email_redirect_to": target}})
+    assert res.session is None and res.user is not None and res.user.email == email
+    mail = sink.one(email)
+    assert mail.link_query["type"] == "signup"
+    assert mail.link_query["redirect_to"] == lands_on
+
+    location = follow(mail.link).headers["location"]
+    base, _, fragment = location.partition("#")
+    assert base == lands_on, location
+    values = dict(parse_qsl(fragment, keep_blank_values=True))
+    assert values.get("type") == "signup" and values.get("access_token"), location
+    res = client.set_session(values["access_token"], values["refresh_token"])
+    assert_session(res, email)
+    assert res.user.email_confirmed_at is not None
 
 
 @pytest.mark.parametrize("vtype", ["signup", "email"])
@@ -464,3 +489,45 @@ def test_anonymous_sign_in_then_convert_with_an_email_and_a_password(client_mail
     ok = client_for(server).sign_in_with_password({"email": email, "password": NEW_PASSWORD})
     assert_session(ok, email)
     assert ok.user.id == anon.id and ok.user.is_anonymous is False
+
+
+# --- auth state events ------------------------------------------------------------------------
+
+
+def test_on_auth_state_change_reports_sign_in_refresh_update_and_sign_out(client_mail, client_for):
+    server, sink = client_mail
+    client = client_for(server)
+    seen: list[tuple[str, str | None]] = []
+    subscription = client.on_auth_state_change(
+        lambda event, session: seen.append((event, session.access_token if session else None)))
+
+    email = new_email("cevents")
+    signed_up_unconfirmed(client, email)
+    assert seen == [], "a sign-up without a session is no sign-in"
+
+    verified = client.verify_otp({"email": email, "token": sink.one(email).code, "type": "signup"})
+    assert seen == [("SIGNED_IN", verified.session.access_token)]
+
+    refreshed = client.refresh_session()
+    assert refreshed.session.refresh_token != verified.session.refresh_token
+    assert seen[1:] == [("TOKEN_REFRESHED", refreshed.session.access_token)]
+
+    updated = client.update_user({"data": {"theme": "dark"}})
+    assert updated.user.user_metadata["theme"] == "dark"
+    assert seen[2:] == [("USER_UPDATED", refreshed.session.access_token)]
+
+    signed_in = client.sign_in_with_password({"email": email, "password": PASSWORD})
+    assert seen[3:] == [("SIGNED_IN", signed_in.session.access_token)]
+
+    client.sign_out()
+    assert seen[4:] == [("SIGNED_OUT", None)]
+    assert client.get_session() is None
+    with pytest.raises(AuthApiError) as excinfo:
+        client_for(server).refresh_session(signed_in.session.refresh_token)
+    assert api_error(excinfo)[:2] == (400, "refresh_token_not_found")
+
+    # After unsubscribe() the callback hears nothing more.
+    subscription.unsubscribe()
+    client.sign_in_with_password({"email": email, "password": PASSWORD})
+    client.sign_out()
+    assert [event for event, _ in seen] == ["SIGNED_IN", "TOKEN_REFRESHED", "USER_UPDATED", "SIGNED_IN", "SIGNED_OUT"]

@@ -872,8 +872,12 @@ def test_supabase_js_email_flows(node, make_server, backend):
     assert_gateway_requests(run, server)
 
     assert run.ok("signUp")["session"] is None
+    assert run.ok("resend_signup") == {"user": None, "session": None}
+    assert run["resend_signup"]["requests"][0]["query"] == {"redirect_to": f"{SITE_URL}/confirmed"}
     mail = run.ok("mail_confirmation")
     assert mail["link"].startswith(f"{server.url}/verify?")
+    assert mail["total"] == 2, "sign-up and resend each sent a confirmation"
+    assert (mail["type"], mail["redirect_to"]) == ("signup", f"{SITE_URL}/confirmed")
     assert_session(run.ok("verifyOtp_signup")["session"], address)
     assert run.events("verifyOtp_signup") == ["SIGNED_IN"]
 
@@ -882,6 +886,73 @@ def test_supabase_js_email_flows(node, make_server, backend):
     assert_session(run.ok("verifyOtp_recovery")["session"], address)
     assert run.events("verifyOtp_recovery") == ["PASSWORD_RECOVERY"]
     run.ok("updateUser_password")
+
+    # signInWithOtp, then the mailed code; again, then the link's token hash.
+    assert run.ok("signInWithOtp") == {"user": None, "session": None}
+    assert run["signInWithOtp"]["requests"][0]["query"] == {"redirect_to": f"{SITE_URL}/magic"}
+    mail = run.ok("mail_magiclink")
+    assert (mail["type"], mail["redirect_to"]) == ("magiclink", f"{SITE_URL}/magic")
+    assert CODE.match(mail["code"]) and mail["token_hash"] == token_hash(address, mail["code"])
+    by_code = run.ok("verifyOtp_email_code")["session"]
+    assert amr_methods(assert_session(by_code, address)) == ["otp"]
+    assert run.events("verifyOtp_email_code") == ["SIGNED_IN"]
+    run.ok("signInWithOtp_again")
+    mail = run.ok("mail_magiclink_again")
+    assert mail["type"] == "magiclink" and mail["token_hash"] == token_hash(address, mail["code"])
+    by_hash = run.ok("verifyOtp_token_hash")["session"]
+    assert_session(by_hash, address)
+    assert run.events("verifyOtp_token_hash") == ["SIGNED_IN"]
+    assert run.requests("verifyOtp_token_hash") == [("POST", "/auth/v1/verify", 200)]
+    run.error("verifyOtp_token_hash_reused", 403, "otp_expired")
+
+    # setSession: another client takes over the tokens (checked with GET /user, no refresh).
+    adopted = run.ok("setSession")["session"]
+    assert (adopted["access_token"], adopted["refresh_token"]) == (by_hash["access_token"], by_hash["refresh_token"])
+    assert adopted["user"]["email"] == address
+    assert run.requests("setSession") == [("GET", "/auth/v1/user", 200)]
+    assert run.events("setSession") == ["SIGNED_IN"]
+    assert run.ok("getUser_adopted")["user"]["id"] == by_hash["user"]["id"]
+
+    # signOut({scope: 'others'}): the caller's session survives, the others' do not.
+    assert run.ok("signOut_others") is None
+    assert run["signOut_others"]["requests"][0]["query"] == {"scope": "others"}
+    assert run.requests("signOut_others") == [("POST", "/auth/v1/logout", 204)]
+    assert run.events("signOut_others") == []
+    assert run.ok("others_current_session_kept")["user"]["email"] == address
+    run.error("others_other_session_gone", 400, None, "AuthSessionMissingError")
+    assert run.requests("others_other_session_gone") == [("GET", "/auth/v1/user", 403)]
+    assert run.events("others_other_session_gone", "hash") == ["SIGNED_OUT"]
+    run.error("others_other_refresh_gone", 400, "refresh_token_not_found")
+
+    # reauthenticate mails a code that is the nonce of a password change.
+    assert run.ok("reauthenticate") == {"user": None, "session": None}
+    assert run.requests("reauthenticate") == [("GET", "/auth/v1/reauthenticate", 200)]
+    assert run["reauthenticate"]["requests"][0]["bearer"] == by_code["access_token"]
+    assert CODE.match(run.ok("mail_reauthentication")["code"])
+    run.ok("updateUser_password_with_nonce")
+    assert run.events("updateUser_password_with_nonce") == ["USER_UPDATED"]
+
+    # updateUser({email}): secure change, a code to each address; resend sends both again.
+    moved = run.email("sb-moved")
+    changing = run.ok("updateUser_email")["user"]
+    assert changing["email"] == address and changing["new_email"] == moved
+    assert run["updateUser_email"]["requests"][0]["query"] == {"redirect_to": f"{SITE_URL}/moved"}
+    sent = run.ok("mail_email_change")
+    assert (sent["new"]["to"], sent["current"]["to"]) == (moved, address)
+    assert sent["new"]["type"] == sent["current"]["type"] == "email_change"
+    assert sent["new"]["redirect_to"] == f"{SITE_URL}/moved"
+    assert run.ok("resend_email_change") == {"user": None, "session": None}
+    resent = run.ok("mail_email_change_resent")
+    assert resent["new"]["total"] == sent["new"]["total"] + 1
+    assert resent["current"]["total"] == sent["current"]["total"] + 1
+    assert run.ok("verifyOtp_email_change_new") == {"user": None, "session": None}
+    assert run.events("verifyOtp_email_change_new") == []
+    done = run.ok("verifyOtp_email_change_current")
+    assert_session(done["session"], moved)
+    assert "new_email" not in done["user"]
+    assert run.events("verifyOtp_email_change_current") == ["SIGNED_IN"]
+    assert run.ok("getUser_after_email_change")["user"]["email"] == moved
+    assert_session(run.ok("signIn_new_email")["session"], moved)
 
     run.ok("signInWithOtp_pkce")
     hop = run.ok("follow_link")

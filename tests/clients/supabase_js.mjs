@@ -5,7 +5,8 @@
 //
 // Scenarios:
 //   core   MAILER_AUTOCONFIRM=true, anonymous sign-ins on: the everyday flows and the admin API
-//   email  MAILER_AUTOCONFIRM=false: confirmation / recovery codes and a PKCE magic link
+//   email  MAILER_AUTOCONFIRM=false: confirmation / recovery / OTP codes and token hashes, resend,
+//          setSession, signOut others, reauthenticate, email change, and a PKCE magic link
 //   claims GOTRUE_JWT_KEYS with an asymmetric signing key: getClaims via /auth/v1/.well-known/jwks.json
 
 import { createClient } from '@supabase/supabase-js';
@@ -94,6 +95,7 @@ scenarios.email = async () => {
   const E1 = email('sb-mail');
   const { auth } = supabase('mail');
   await step('signUp', async () => authData(await auth.signUp({ email: E1, password: PASSWORD })));
+  await step('resend_signup', async () => auth.resend({ type: 'signup', email: E1, options: { emailRedirectTo: `${SITE_URL}/confirmed` } }));
   let mail;
   await step('mail_confirmation', async () => (mail = await latestMail(E1, { kind: 'confirmation' })));
   await step('verifyOtp_signup', async () => authData(await auth.verifyOtp({ email: E1, token: mail.code, type: 'signup' })));
@@ -103,6 +105,57 @@ scenarios.email = async () => {
   await step('mail_recovery', async () => (mail = await latestMail(E1, { kind: 'recovery' })));
   await step('verifyOtp_recovery', async () => authData(await recovery.verifyOtp({ token_hash: mail.token_hash, type: 'recovery' })));
   await step('updateUser_password', async () => recovery.updateUser({ password: `${PASSWORD}-2` }));
+
+  // Email OTP for the confirmed user: the mailed code, then the link's token hash.
+  const otp = supabase('otp').auth;
+  await step('signInWithOtp', async () => otp.signInWithOtp({ email: E1, options: { emailRedirectTo: `${SITE_URL}/magic` } }));
+  await step('mail_magiclink', async () => (mail = await latestMail(E1, { kind: 'magic_link' })));
+  await step('verifyOtp_email_code', async () => authData(await otp.verifyOtp({ email: E1, token: mail.code, type: 'email' })));
+  const hash = supabase('hash').auth;
+  await step('signInWithOtp_again', async () => hash.signInWithOtp({ email: E1 }));
+  await step('mail_magiclink_again', async () => (mail = await latestMail(E1, { kind: 'magic_link' })));
+  await step('verifyOtp_token_hash', async () => authData(await hash.verifyOtp({ token_hash: mail.token_hash, type: mail.type })));
+  await step('verifyOtp_token_hash_reused', async () => authData(await supabase('hash2').auth.verifyOtp({ token_hash: mail.token_hash, type: mail.type })));
+
+  // Another device adopts the tokens of `hash`.
+  const hashed = (await hash.getSession()).data.session;
+  const adopter = supabase('adopter').auth;
+  await step('setSession', async () => authData(await adopter.setSession({
+    access_token: hashed.access_token, refresh_token: hashed.refresh_token,
+  })));
+  await step('getUser_adopted', async () => adopter.getUser());
+
+  // signOut({scope: 'others'}) from `otp`: its own session stays, the others end.
+  await step('signOut_others', async () => otp.signOut({ scope: 'others' }));
+  await step('others_current_session_kept', async () => otp.getUser());
+  await step('others_other_session_gone', async () => hash.getUser());
+  await step('others_other_refresh_gone', async () => authData(await supabase('probe').auth.refreshSession({ refresh_token: hashed.refresh_token })));
+
+  // Reauthentication nonce for a password change.
+  await step('reauthenticate', async () => otp.reauthenticate());
+  await step('mail_reauthentication', async () => (mail = await latestMail(E1, { kind: 'reauthentication' })));
+  await step('updateUser_password_with_nonce', async () => otp.updateUser({ password: `${PASSWORD}-3`, nonce: mail.code }));
+
+  // Secure email change: a code to each address, re-sent once; both needed.
+  const E3 = email('sb-moved');
+  await step('updateUser_email', async () => otp.updateUser({ email: E3 }, { emailRedirectTo: `${SITE_URL}/moved` }));
+  let toNew;
+  let toCurrent;
+  await step('mail_email_change', async () => {
+    toNew = await latestMail(E3, { kind: 'email_change' });
+    toCurrent = await latestMail(E1, { kind: 'email_change' });
+    return { new: toNew, current: toCurrent };
+  });
+  await step('resend_email_change', async () => otp.resend({ type: 'email_change', email: E1 }));
+  await step('mail_email_change_resent', async () => {
+    toNew = await latestMail(E3, { kind: 'email_change' });
+    toCurrent = await latestMail(E1, { kind: 'email_change' });
+    return { new: toNew, current: toCurrent };
+  });
+  await step('verifyOtp_email_change_new', async () => authData(await otp.verifyOtp({ email: E3, token: toNew.code, type: 'email_change' })));
+  await step('verifyOtp_email_change_current', async () => authData(await otp.verifyOtp({ email: E1, token: toCurrent.code, type: 'email_change' })));
+  await step('getUser_after_email_change', async () => otp.getUser());
+  await step('signIn_new_email', async () => authData(await supabase('moved').auth.signInWithPassword({ email: E3, password: `${PASSWORD}-3` })));
 
   const E2 = email('sb-pkce');
   await supabase('admin', SERVICE_ROLE_KEY).auth.admin.createUser({ email: E2, email_confirm: true });
