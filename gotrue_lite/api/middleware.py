@@ -170,6 +170,17 @@ def _session_id(claims: dict[str, Any]) -> str | None:
         raise APIError(403, "bad_jwt", "invalid claim: session_id claim must be a UUID") from None
 
 
+async def _session_of(ctx: Context, claims: dict[str, Any]) -> Session | None:
+    """The session the token names (None when it names none); a vanished one is a 403."""
+    session_id = _session_id(claims)
+    if session_id is None:
+        return None
+    session = await session_store.get(ctx.db, session_id)
+    if session is None:
+        raise APIError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
+    return session
+
+
 def audience_matches(claims: dict[str, Any], aud: str) -> bool:
     token_aud = claims.get("aud")
     if isinstance(token_aud, list):
@@ -191,12 +202,7 @@ async def authenticate(request: web.Request) -> tuple[User, Session | None, dict
     user = await user_store.get(ctx.db, user_id)
     if user is None:
         raise APIError(403, "user_not_found", "User from sub claim in JWT does not exist")
-    session = None
-    session_id = _session_id(claims)
-    if session_id is not None:
-        session = await session_store.get(ctx.db, session_id)
-        if session is None:
-            raise APIError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
+    session = await _session_of(ctx, claims)
     if user.is_banned():
         raise APIError(403, "user_banned", "User is banned")
     return user, session, claims
@@ -224,11 +230,8 @@ async def authenticate_admin(request: web.Request) -> tuple[User | None, dict[st
     claims = bearer_claims(request)
     ctx = ctx_of(request)
     admin = None
-    session_id = _session_id(claims)
-    if session_id is not None:
-        session = await session_store.get(ctx.db, session_id)
-        if session is None:
-            raise APIError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
+    session = await _session_of(ctx, claims)
+    if session is not None:
         admin = await user_store.get(ctx.db, session.user_id)
         if admin is None:
             raise APIError(403, "user_not_found", "User from sub claim in JWT does not exist")
