@@ -1,0 +1,1 @@
+"""gotrue-lite benchmark suite: `python -m bench` (see docs/performance.md)."""
