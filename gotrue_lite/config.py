@@ -238,7 +238,6 @@ class HookSettings:
 class LiteSettings:
     dev_mailbox: bool | None
     rate_limit_peer_fallback: bool
-    require_apikey: bool
     secret_file: str
     signin_failure_limit: int  # per-account slowdown after this many failed sign-ins; 0: off
     smtp_implicit_tls: bool | None  # None: implicit TLS exactly when smtp.port is 465
@@ -903,7 +902,6 @@ def _declare() -> list[_Setting]:
         # lite — gotrue-lite's own settings, never under a name upstream could take.
         _S("lite.dev_mailbox", _bool, None),  # None: automatic (on while no SMTP host is set)
         _S("lite.rate_limit_peer_fallback", _bool, False),
-        _S("lite.require_apikey", _bool, False),
         _S("lite.secret_file", _str, ""),
         _S("lite.signin_failure_limit", _int, 10, fix=_at_least(0)),
         _S("lite.smtp_implicit_tls", _bool, None),

@@ -187,7 +187,7 @@ redirect_url = "http://after.test"
 enabled = true
 client_id = ["one", "two"]
 [lite]
-require_apikey = true
+verify_confirmation_page = true
 [sms]
 test_otp = { "+49 123" = "123456" }
 [smtp]
@@ -202,7 +202,7 @@ password = "from-file"
     assert s.external.redirect_url == "http://after.test"
     assert s.external.providers["github"].enabled is True
     assert s.external.providers["github"].client_id == ("one", "two")
-    assert s.lite.require_apikey is True
+    assert s.lite.verify_confirmation_page is True
     assert s.sms.test_otp == {"49123": "123456"}
     assert s.smtp.password == "from-file"
 
