@@ -413,21 +413,32 @@ def test_url_templates_are_cached_shared_and_kept_when_the_host_fails(tmp_path, 
 
                 site.body = "v2 {{ .Email }}"
                 clock.offset += timedelta(minutes=10, seconds=1)
-                assert await body() == "v2 ann@example.com" and site.hits == 2  # expired: re-fetched
+                # Expired: the stale copy answers at once, the re-fetch runs off the request path.
+                assert await body() == "v1 ann@example.com"
+                await mailer.templates_settled()
+                assert await body() == "v2 ann@example.com" and site.hits == 2
 
                 site.status = 500
                 clock.offset += timedelta(minutes=10, seconds=1)
-                assert await body() == "v2 ann@example.com" and site.hits == 3  # failed: stale copy serves
+                assert await body() == "v2 ann@example.com"
+                await mailer.templates_settled()
+                assert site.hits == 3  # failed: the stale copy keeps serving
                 assert await body() == "v2 ann@example.com" and site.hits == 3  # within the retry interval
                 clock.offset += timedelta(seconds=11)
-                assert await body() == "v2 ann@example.com" and site.hits == 4  # retried, still failing
+                assert await body() == "v2 ann@example.com"
+                await mailer.templates_settled()
+                assert site.hits == 4  # retried, still failing
 
                 site.status, site.body = 200, "{{ broken"
                 clock.offset += timedelta(seconds=11)
+                await body()
+                await mailer.templates_settled()
                 assert await body() == "v2 ann@example.com" and site.hits == 5  # parse errors count as failures
 
                 site.body = "v3 {{ .Email }}"
                 clock.offset += timedelta(seconds=11)
+                await body()
+                await mailer.templates_settled()
                 assert await body() == "v3 ann@example.com" and site.hits == 6
             finally:
                 await mailer.close()
@@ -454,7 +465,29 @@ def test_a_template_host_down_from_the_start_serves_the_default_until_max_age(tm
                 assert "You've been invited" in (await mailer.render("invite", TO, link_variables())).html
                 assert site.hits == 1  # the default is cached like a fetched copy
                 clock.offset += timedelta(minutes=6)
+                await mailer.render("invite", TO, link_variables())  # stale: refreshed in the background
+                await mailer.templates_settled()
                 assert (await mailer.render("invite", TO, link_variables())).html == "v1 ann@example.com"
+            finally:
+                await mailer.close()
+
+    run(scenario())
+
+
+def test_start_prefetches_custom_templates(tmp_path):
+    site = TemplateSite()
+
+    async def scenario():
+        app = web.Application()
+        app.router.add_get("/t", site.handle)
+        async with TestServer(app, host="127.0.0.1") as server:
+            mailer = Mailer(make_settings(tmp_path, GOTRUE_MAILER_TEMPLATES_RECOVERY=str(server.make_url("/t"))))
+            try:
+                await mailer.start()
+                await mailer.templates_settled()
+                assert site.hits == 1  # fetched at start, before any mail needs it
+                assert (await mailer.render("recovery", TO, link_variables())).html == "v1 ann@example.com"
+                assert site.hits == 1
             finally:
                 await mailer.close()
 

@@ -53,6 +53,7 @@ class Mailer:
             await self._templates.load_defaults()
         except Exception as exc:  # noqa: BLE001 - sends will report it as MailError
             log.error("cannot load the mail templates: %s", exc)
+        self._templates.prefetch()
         smtp_settings = self.settings.smtp
         if self.dev_mailbox:
             if smtp_settings.host:
@@ -69,8 +70,13 @@ class Mailer:
             log.info("no GOTRUE_SMTP_HOST: mail is dropped (the dev mailbox is off: set "
                      "GOTRUE_LITE_DEV_MAILBOX=true to keep it)")
 
+    async def templates_settled(self) -> None:
+        """Wait until background template fetches are done (tests)."""
+        await self._templates.settled()
+
     async def close(self) -> None:
         """Before the database closes: finishes writing the dev mailbox."""
+        await self._templates.cancel()
         await self._box.flush()
         if self._own_http and self._http is not None and not self._http.closed:
             await self._http.close()

@@ -201,21 +201,47 @@ class Templates:
 
     async def _entry(self, kind: str) -> _Entry:
         # SESSIONS.md §8.4: fresh for max_age; once stale, re-fetched at most every
-        # retry_interval while the old copy keeps serving.
+        # retry_interval while the old copy keeps serving. gotrue-lite refreshes off the request
+        # path: a stale copy answers at once and the fetch runs in the background; only a kind
+        # never loaded before (start() prefetches them all) waits for its first fetch.
         now = clock.now()
         entry = self._entries.get(kind)
         mailer = self._settings.mailer
         if entry is not None and (now - entry.created_at < mailer.template_max_age
                                   or now - entry.checked_at < mailer.template_retry_interval):
             return entry
+        pending = self._start_refresh(kind, entry)
+        if entry is not None:
+            return entry
+        # Shielded: one impatient request being cancelled must not cancel the shared fetch.
+        return await asyncio.shield(pending)
+
+    def _start_refresh(self, kind: str, entry: _Entry | None) -> asyncio.Future:
         pending = self._loading.get(kind)
         if pending is None:
             pending = asyncio.ensure_future(self._refresh(kind, entry))
             self._loading[kind] = pending
             pending.add_done_callback(lambda done: self._loading.pop(kind, None)
                                       if self._loading.get(kind) is done else None)
-        # Shielded: one impatient request being cancelled must not cancel the shared fetch.
-        return await asyncio.shield(pending)
+        return pending
+
+    def prefetch(self) -> None:
+        """Start loading every configured custom body in the background."""
+        for kind, value in self._settings.mailer.templates.items():
+            if value and kind in DEFAULT_SUBJECTS and kind not in self._entries:
+                self._start_refresh(kind, None)
+
+    async def settled(self) -> None:
+        """Wait for the background fetches under way."""
+        while self._loading:
+            await asyncio.gather(*list(self._loading.values()), return_exceptions=True)
+
+    async def cancel(self) -> None:
+        """Stop the background fetches (shutdown must not wait for a slow template host)."""
+        pending = list(self._loading.values())
+        for future in pending:
+            future.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _refresh(self, kind: str, current: _Entry | None) -> _Entry:
         setting = f"GOTRUE_MAILER_TEMPLATES_{kind.upper()}"
