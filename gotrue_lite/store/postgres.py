@@ -65,6 +65,9 @@ _UNAVAILABLE = (
     asyncpg.exceptions.AdminShutdownError,  # 57P01: terminating connection (pg_ctl stop -m fast)
     asyncpg.exceptions.CrashShutdownError,  # 57P02: another backend crashed (-m immediate)
     asyncpg.exceptions.TooManyConnectionsError,  # 53300
+    # A connection the server dropped mid-operation: "cannot switch to state …; another
+    # operation is in progress" when the next statement starts on it.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
