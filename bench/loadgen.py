@@ -47,7 +47,7 @@ class Job:
 @dataclass
 class LoadResult:
     requests: int  # every request sent, warm-up included
-    measured: int  # completed inside the measurement window
+    measured: int  # answered as expected inside the measurement window
     window: float  # seconds
     errors: int
     latencies: list[float]  # seconds, sorted, of requests sent inside the window
@@ -56,6 +56,7 @@ class LoadResult:
 
     @property
     def rps(self) -> float:
+        """Expected answers per second (errors do not count)."""
         return self.measured / self.window if self.window > 0 else 0.0
 
     def percentile(self, q: float) -> float | None:
@@ -223,7 +224,7 @@ async def _run_job(job: Job) -> dict[str, Any]:
                 state["samples"].append(sample)
         if departure >= begin:
             lat.append(done - departure)
-        if begin <= done <= end:
+        if ok and begin <= done <= end:
             state["measured"] += 1
 
     async def closed_worker(worker: int) -> None:

@@ -58,6 +58,7 @@ MID_STORE = 100_000
 BIG_STORE = 1_000_000
 HEALTH_PROBE_RATE = 20.0  # /health requests per second while sign-in saturates the cores
 QUIET_CORES = 0.25  # --wait-quiet: at most this many cores busy with other work
+RETRY_OTHER_CORES = 0.3  # --wait-quiet: repeat a scenario once if other work took more than this
 ADMIN_PAGES = 20  # admin listing reads pages 1..20 (all of the 1k store) on both store sizes
 
 ALL_SCENARIOS = ("signin", "refresh", "user", "signup", "admin", "bigsignin")
@@ -171,7 +172,13 @@ class Process:
         self.name, self.port = name, port
         self.base_url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
-        self._log = open(log_path, "ab")
+        self._spawn = (argv, env, cwd, health_path)
+        self._start()
+
+    def _start(self) -> None:
+        argv, env, cwd, health_path = self._spawn
+        name = self.name
+        self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -184,6 +191,11 @@ class Process:
         self.stop()
         raise RuntimeError(f"{name} did not answer {health_path} within {STARTUP_TIMEOUT:.0f}s:\n{self.tail()}")
 
+    def restart(self) -> None:
+        """Start it again on the same port (after something outside the bench ended it)."""
+        self.stop()
+        self._start()
+
     @property
     def pid(self) -> int:
         return self.proc.pid
@@ -194,14 +206,21 @@ class Process:
         except OSError:
             return ""
 
-    def _status(self, key: str) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])  # kB
-        return 0
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
-    def peak_rss_mb(self) -> float:
-        return self._status("VmHWM") / 1024.0
+    def _status(self, key: str) -> int | None:
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])  # kB
+        except OSError:
+            pass
+        return None
+
+    def peak_rss_mb(self) -> float | None:
+        kb = self._status("VmHWM") if self.alive() else None
+        return None if kb is None else kb / 1024.0
 
     def reset_peak(self) -> None:
         """Start the peak-RSS watermark afresh (so each scenario gets its own peak)."""
@@ -211,8 +230,7 @@ class Process:
             pass
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _pid_cpu_seconds(self.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -269,7 +287,7 @@ class Row:
         return cls(scenario, backend, note=note)
 
     def ratio_text(self) -> str:
-        if self.ratio is None:
+        if self.ratio is None or not self.ratio_to:
             return "n/a" if self.rps is None else "-"
         return f"{self.ratio:.2f} × {self.ratio_to}"
 
@@ -391,9 +409,36 @@ class Bench:
         if waited:
             log(f"waited {waited:.0f}s for the machine to quieten (now {busy:.2f} cores busy)")
 
-    def _drive(self, server: Process | None, jobs: list[Job]) -> dict[str, LoadResult]:
-        """Run `jobs` together; the merged result of each group, server CPU and peak RSS."""
+    def _drive(self, server: Process | None, jobs: list[Job] | Callable[[], list[Job]]) -> dict[str, LoadResult]:
+        """Run the jobs together; the merged result of each group, server CPU and peak RSS.
+
+        With --wait-quiet and a job factory, a run during which other work kept more than
+        RETRY_OTHER_CORES busy is repeated once, and the less disturbed of the two is kept.
+        """
+        make = jobs if callable(jobs) else (lambda: jobs)
+        out = self._drive_once(server, make())
+        if callable(jobs) and self.opts.wait_quiet > 0 and (self._other_cpu or 0) > RETRY_OTHER_CORES:
+            first = (out, dict(self._measured))
+            log(f"other work took {self._other_cpu:.2f} cores during that run: repeating it once")
+            out = self._drive_once(server, make())
+            if (self._other_cpu or 0) > (first[1]["_other_cpu"] or 0):
+                out = first[0]
+                for key, value in first[1].items():
+                    setattr(self, key, value)
+        return out
+
+    @property
+    def _measured(self) -> dict[str, Any]:
+        return {k: getattr(self, k, None) for k in ("_server_cpu", "_server_cpu_s", "_server_rss",
+                                                     "_other_cpu", "_db_cpu", "_restarted")}
+
+    def _drive_once(self, server: Process | None, jobs: list[Job]) -> dict[str, LoadResult]:
         self._wait_quiet()
+        self._restarted = None
+        if server is not None and not server.alive():
+            self._restarted = server.proc.returncode
+            log(f"{server.name} had exited (code {server.proc.returncode}); starting it again")
+            server.restart()
         database = getattr(server, "pg_database", None)
         db0 = postgres_backend_cpu(database)
         if server is not None:
@@ -472,21 +517,43 @@ class Bench:
         row.db_cpu = self._db_cpu
         if res.errors:
             row.note = f"{res.errors} errors, e.g. {res.error_samples[0] if res.error_samples else '?'}"
+        if self._restarted is not None:
+            row.note = (f"the server had exited (code {self._restarted}) before this scenario and was "
+                        f"restarted; " + row.note)
+        if server is not None and not server.alive():
+            self.server_died = True
+            last = (server.tail(3).splitlines() or ["(empty log)"])[-1]
+            row.note = (f"SERVER EXITED with code {server.proc.returncode} during this scenario "
+                        f"(log kept in {self.logs_kept()}); last log line: {last}; " + row.note)
         self.rows.append(row)
         self.results[(scenario, backend)] = row
         log(f"{scenario:<28} {backend:<8} {row.rps:9.1f} req/s  p50 {row.p50 or 0:8.2f} ms  "
-            f"p99 {row.p99 or 0:8.2f} ms  errors {row.errors}  RSS {row.rss_mb or 0:.1f} MB")
+            f"p99 {row.p99 or 0:8.2f} ms  errors {row.errors}  RSS {_fmt(row.rss_mb)} MB")
         return row
 
     # -- limits -------------------------------------------------------------------------------
 
     def measure_limits(self) -> None:
+        self.measure_bcrypt(self.opts.bcrypt_samples)
+        self.measure_bare("bare aiohttp (limit)")
+
+    def measure_bcrypt(self, samples: int) -> None:
+        """The bcrypt limit; measured again before each sign-in scenario. The CPU time of a check
+        only grows with disturbance (other work, frequency), so the fastest median counts."""
         cores = os.cpu_count() or 1
-        t, wall = bcrypt_check_time(self.opts.bcrypt_samples)
-        self.limits.update(cores=cores, bcrypt_check_ms=t * 1000, bcrypt_check_wall_ms=wall * 1000,
-                           bcrypt_limit_rps=cores / t)
-        log(f"bcrypt: one cost-10 check {t * 1000:.1f} ms CPU ({wall * 1000:.1f} ms wall) -> "
-            f"limit {cores / t:.1f} sign-ins/s on {cores} cores")
+        t, wall = bcrypt_check_time(samples)
+        runs = self.limits.setdefault("bcrypt_runs", [])
+        runs.append({"cpu_ms": t * 1000, "wall_ms": wall * 1000})
+        fastest = min(runs, key=lambda r: r["cpu_ms"])
+        best = fastest["cpu_ms"] / 1000
+        self.limits.update(cores=cores, bcrypt_check_ms=fastest["cpu_ms"], bcrypt_check_wall_ms=fastest["wall_ms"],
+                           bcrypt_limit_rps=cores / best)
+        log(f"bcrypt: one cost-10 check {t * 1000:.1f} ms CPU ({wall * 1000:.1f} ms wall); "
+            f"limit {cores / best:.1f} sign-ins/s on {cores} cores")
+
+    def measure_bare(self, label: str) -> None:
+        """The bare aiohttp ceiling. Measured before and after the backends: other work on the
+        machine only ever lowers it, so the higher of the two is the limit."""
         if not self.scenarios_need_bare():
             return
         port = free_port()
@@ -495,12 +562,30 @@ class Bench:
         bare = Process("bare aiohttp", [sys.executable, "-m", "bench.bare_server", "--port", str(port)], env,
                        str(REPO), port, "/health", str(self.tmp / "bare.log"))
         try:
-            res = self._drive(bare, self._jobs(bare.base_url, "bare"))["main"]
-            row = self._row("bare aiohttp (limit)", "-", res, bare)
-            row.ratio, row.ratio_to = 1.0, "bare"
-            self.limits.update(bare_rps=res.rps, bare_p50_ms=row.p50, bare_p99_ms=row.p99)
+            res = self._drive(bare, lambda: self._jobs(bare.base_url, "bare"))["main"]
+            row = self._row(label, "-", res, bare)
+            row.ratio_to = "bare"
+            runs = self.limits.setdefault("bare_runs", [])
+            runs.append({"rps": res.rps, "p50_ms": row.p50, "p99_ms": row.p99})
+            best = max(runs, key=lambda r: r["rps"])
+            self.limits.update(bare_rps=best["rps"], bare_p50_ms=best["p50_ms"], bare_p99_ms=best["p99_ms"])
         finally:
             bare.stop()
+
+    def bare_ratios(self) -> None:
+        """Every ratio against the final limits (both are re-measured during the run)."""
+        bare = self.limits.get("bare_rps")
+        limit, check = self.limits.get("bcrypt_limit_rps"), self.limits.get("bcrypt_check_ms")
+        for row in self.rows:
+            if row.ratio_to == "bare" and bare and row.rps is not None:
+                row.ratio = row.rps / bare
+            elif row.ratio_to == "bcrypt" and limit and row.rps is not None:
+                row.ratio = row.rps / limit
+            elif row.ratio_to == "bcrypt check (p99)" and check and row.p99 is not None:
+                row.ratio = row.p99 / check
+            if row.scenario == "POST /signup" and limit and row.rps is not None:
+                row.note = "; ".join(part for part in (row.note, f"bcrypt-bound (one hash per sign-up): "
+                                                       f"{row.rps / limit:.2f} × bcrypt limit") if part)
 
     def scenarios_need_bare(self) -> bool:
         return bool(self.opts.scenarios & {"refresh", "user", "signup"})
@@ -575,23 +660,27 @@ class Bench:
             if "bigsignin" in sc and ("signin half-load 1k", backend) not in self.results:
                 self._signin_half(server, backend, users, "1k")
             if sc & {"user", "refresh"}:
-                sessions = asyncio.run(_sign_in_many(server.base_url, opts.concurrency))
+                def session_jobs(scenario: str, key: str) -> Callable[[], list[Job]]:
+                    def make() -> list[Job]:
+                        sessions = asyncio.run(_sign_in_many(server.base_url, opts.concurrency))
+                        return self._jobs(server.base_url, scenario, params=lambda i: {
+                            key + "s": [s[key] for s in _slice(sessions, i, opts)]})
+                    return make
+
                 if "user" in sc:
-                    res = self._drive(server, self._jobs(server.base_url, "user", params=lambda i: {
-                        "access_tokens": [s["access_token"] for s in _slice(sessions, i, opts)]}))["main"]
+                    res = self._drive(server, session_jobs("user", "access_token"))["main"]
                     self._vs_bare(self._row("GET /user", backend, res, server))
                 if "refresh" in sc:
-                    res = self._drive(server, self._jobs(server.base_url, "refresh", params=lambda i: {
-                        "refresh_tokens": [s["refresh_token"] for s in _slice(sessions, i, opts)]}))["main"]
+                    res = self._drive(server, session_jobs("refresh", "refresh_token"))["main"]
                     self._vs_bare(self._row("refresh_token rotation", backend, res, server))
             if "signup" in sc:
-                run_id = uuid.uuid4().hex[:8]
-                res = self._drive(server, self._jobs(server.base_url, "signup", params=lambda i: {
-                    "email_prefix": f"su-{run_id}-{i}", "password": PASSWORD}))["main"]
-                row = self._vs_bare(self._row("POST /signup", backend, res, server))
-                bl = self.limits["bcrypt_limit_rps"]
-                row.note = (row.note + "; " if row.note else "") + (
-                    f"bcrypt-bound (one hash per sign-up): {res.rps / bl:.2f} × bcrypt limit")
+                def signup_jobs() -> list[Job]:
+                    run_id = uuid.uuid4().hex[:8]
+                    return self._jobs(server.base_url, "signup", params=lambda i: {
+                        "email_prefix": f"su-{run_id}-{i}", "password": PASSWORD})
+
+                res = self._drive(server, signup_jobs)["main"]
+                self._vs_bare(self._row("POST /signup", backend, res, server))
         finally:
             server.stop()
 
@@ -617,9 +706,7 @@ class Bench:
     # -- scenarios ----------------------------------------------------------------------------
 
     def _vs_bare(self, row: Row) -> Row:
-        bare = self.limits.get("bare_rps")
-        if bare and row.rps is not None:
-            row.ratio, row.ratio_to = row.rps / bare, "bare"
+        row.ratio_to = "bare"  # the ratio itself once the bare limit is final (bare_ratios)
         return row
 
     def _signin_params(self, users: int) -> dict[str, Any]:
@@ -627,9 +714,13 @@ class Bench:
 
     def _signin(self, server: Process, backend: str, users: int) -> None:
         """Saturating sign-in, with a /health probe alongside (event-loop blocking check)."""
-        jobs = self._jobs(server.base_url, "signin", params=self._signin_params(users))
-        jobs += self._jobs(server.base_url, "health", concurrency=4, rate=HEALTH_PROBE_RATE, procs=1,
-                           group="health")
+        self.measure_bcrypt(max(10, self.opts.bcrypt_samples // 2))
+
+        def jobs() -> list[Job]:
+            return (self._jobs(server.base_url, "signin", params=self._signin_params(users))
+                    + self._jobs(server.base_url, "health", concurrency=4, rate=HEALTH_PROBE_RATE, procs=1,
+                                 group="health"))
+
         res = self._drive(server, jobs)
         row = self._row("password sign-in", backend, res["main"], server)
         row.ratio, row.ratio_to = res["main"].rps / self.limits["bcrypt_limit_rps"], "bcrypt"
@@ -651,7 +742,7 @@ class Bench:
     def _signin_half(self, server: Process, backend: str, users: int, label: str) -> None:
         """Sign-in paced at half the saturated rate: latency without queueing."""
         rate = self._half_rate(backend)
-        res = self._drive(server, self._jobs(server.base_url, "signin", rate=rate,
+        res = self._drive(server, lambda: self._jobs(server.base_url, "signin", rate=rate,
                                              params=self._signin_params(users)))["main"]
         row = self._row(f"signin half-load {label}", backend, res, server)
         row.note = f"paced at {rate:.1f} req/s, {users:,} users in the store"
@@ -680,15 +771,15 @@ class Bench:
 
     def _admin_rows(self, server: Process, backend: str, key: str, label: str) -> None:
         params = {"service_key": key, "pages": ADMIN_PAGES, "per_page": 50}
-        res = self._drive(server, self._jobs(server.base_url, "admin", params=params))["main"]
+        res = self._drive(server, lambda: self._jobs(server.base_url, "admin", params=params))["main"]
         row = self._row(f"admin list {label}", backend, res, server)
         row.note = f"page=1..{ADMIN_PAGES}, per_page=50"
         ref = self.results.get(("admin list 1k", backend))
         if label != "1k" and ref and ref.p50 and row.p50:
             row.ratio, row.ratio_to = row.p50 / ref.p50, "1k (p50)"
             pages = MID_STORE // 50
-            params = {"service_key": key, "pages": pages, "per_page": 50}
-            res = self._drive(server, self._jobs(server.base_url, "admin", params=params))["main"]
+            deep_params = {"service_key": key, "pages": pages, "per_page": 50}
+            res = self._drive(server, lambda: self._jobs(server.base_url, "admin", params=deep_params))["main"]
             deep = self._row(f"admin list {label} any page", backend, res, server)
             deep.note = f"page=1..{pages} uniformly (deep OFFSETs), informational"
             if deep.p50:
@@ -781,7 +872,15 @@ class Bench:
                 pass
         return env
 
+    def logs_kept(self) -> str:
+        return str(self.tmp.with_name(self.tmp.name + "-logs"))
+
     def cleanup(self) -> None:
+        if getattr(self, "server_died", False):
+            keep = Path(self.logs_kept())
+            keep.mkdir(exist_ok=True)
+            for log_file in self.tmp.rglob("*.log"):
+                shutil.copy(log_file, keep / f"{log_file.parent.name}-{log_file.name}")
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -830,6 +929,26 @@ def _postgres_problem() -> str | None:
 
 
 # --- command line ------------------------------------------------------------------------------
+
+
+def render_markdown(env: dict[str, Any], L: dict[str, Any], rows: list[Row], targets: list[dict[str, Any]],
+                    seeding: list[dict[str, Any]], duration: float, concurrency: int, procs: int,
+                    elapsed: float) -> str:
+    """The run as Markdown: machine facts, limits, the table, the targets, the seeding times."""
+    facts = (f"- {env['nproc']} cores, {env['cpu']}; Python {env['python']}, aiohttp {env['aiohttp']}, "
+             f"SQLite {env['sqlite']}" + (f", PostgreSQL {env['postgres']}" if env.get("postgres") else "")
+             + f"\n- {duration:g} s per scenario, concurrency {concurrency}, "
+             f"{procs} load-generator process(es); run took {elapsed:.0f} s ({env['date']})\n"
+             f"- bcrypt cost-10 check: {L['bcrypt_check_ms']:.1f} ms CPU "
+             f"({L['bcrypt_check_wall_ms']:.1f} ms wall) → bcrypt limit {L['bcrypt_limit_rps']:.1f} sign-ins/s"
+             + (f"; bare aiohttp: {L['bare_rps']:,.0f} req/s" if "bare_rps" in L else ""))
+    verdicts = ["| target | backend | result | measured |", "|---|---|---|---|"]
+    for t in targets:
+        verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "NOT MET")
+        verdicts.append(f"| {t['target']} | {t['backend']} | {verdict} | {t['detail']} |")
+    seeded = "\n".join(f"- {s['backend']}: {s['from']:,} → {s['to']:,} users (+ identities) in "
+                        f"{s['seconds']:.1f} s" for s in seeding)
+    return f"{facts}\n\n{markdown_table(rows)}\n\n" + "\n".join(verdicts) + f"\n\nSeeding:\n\n{seeded}\n"
 
 
 def parse_args(argv: list[str] | None) -> tuple[Options, argparse.Namespace]:
@@ -899,6 +1018,8 @@ def main(argv: list[str] | None = None) -> int:
         bench.measure_limits()
         for backend in opts.backends:
             bench.run_backend(backend)
+        bench.measure_bare("bare aiohttp (again)")
+        bench.bare_ratios()
         bench.evaluate()
     finally:
         bench.cleanup()
@@ -929,18 +1050,8 @@ def main(argv: list[str] | None = None) -> int:
             "skipped": skipped,
         }, indent=2, default=str))
     if args.markdown:
-        seeding = "\n".join(f"- {s['backend']}: {s['from']:,} → {s['to']:,} users (+ identities) in "
-                            f"{s['seconds']:.1f} s" for s in bench.seeding)
-        facts = (f"- {env['nproc']} cores, {env['cpu']}; Python {env['python']}, aiohttp {env['aiohttp']}, "
-                 f"SQLite {env['sqlite']}" + (f", PostgreSQL {env['postgres']}" if env.get("postgres") else "")
-                 + f"\n- {opts.duration:g} s per scenario, concurrency {opts.concurrency}, "
-                 f"{opts.procs} load-generator process(es); run took {elapsed:.0f} s ({env['date']})\n"
-                 f"- bcrypt cost-10 check: {L['bcrypt_check_ms']:.1f} ms CPU "
-                 f"({L['bcrypt_check_wall_ms']:.1f} ms wall) → bcrypt limit {L['bcrypt_limit_rps']:.1f} sign-ins/s"
-                 + (f"; bare aiohttp: {L['bare_rps']:,.0f} req/s" if "bare_rps" in L else ""))
-        Path(args.markdown).write_text(
-            f"{facts}\n\n{markdown_table(bench.rows)}\n\n{bench.targets_text(markdown=True)}\n\n"
-            f"Seeding:\n\n{seeding}\n")
+        Path(args.markdown).write_text(render_markdown(env, L, bench.rows, bench.targets, bench.seeding, opts.duration,
+                                                       opts.concurrency, opts.procs, elapsed))
     return 0
 
 
