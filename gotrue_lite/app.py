@@ -11,6 +11,7 @@ from .api.params import MAX_BODY
 from .api.ratelimit import RATE_LIMITS, rate_limit
 from .api.routes import add_routes
 from .auth import Context
+from .auth.recent_users import RecentUsers
 from .config import ConfigError
 from .mail import MAILER, Mailer
 from .ratelimit import EndpointLimits, SendBudget, SignInGuard
@@ -54,7 +55,8 @@ def create_app(settings, db: Database | None = None) -> web.Application:
         await mailer.start()
         app[CTX] = Context(settings=settings, db=database, keys=keys, mailer=mailer,
                            email_budget=SendBudget(settings.rate_limit.email_sent),
-                           signin_guard=signin_guard)
+                           signin_guard=signin_guard,
+                           recent_users=RecentUsers(database, settings.lite.user_cache_ttl.total_seconds()))
         yield
         await mailer.close()  # finishes pending dev-mailbox writes, which need the database
         await database.close()

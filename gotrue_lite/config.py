@@ -243,6 +243,7 @@ class LiteSettings:
     smtp_implicit_tls: bool | None  # None: implicit TLS exactly when smtp.port is 465
     smtp_tls_verify: bool  # False accepts any certificate (development relays only)
     verify_confirmation_page: bool  # GET /verify shows a button instead of spending the link
+    user_cache_ttl: timedelta  # how old GET /user's answer may be for changes made by other processes; 0: off
 
 
 @dataclass(frozen=True, slots=True)
@@ -907,6 +908,7 @@ def _declare() -> list[_Setting]:
         _S("lite.smtp_implicit_tls", _bool, None),
         _S("lite.smtp_tls_verify", _bool, True),
         _S("lite.verify_confirmation_page", _bool, False),
+        _S("lite.user_cache_ttl", _duration, timedelta(seconds=1), fix=_at_least(timedelta(0))),
     ]
     for kind in _MAIL_TYPES:
         rows.append(_S(f"mailer.subjects.{kind}", _str, ""))

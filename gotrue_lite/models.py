@@ -13,7 +13,9 @@ def iso(moment: datetime | None) -> str | None:
     """RFC 3339 in UTC with trimmed fractional seconds, as Go marshals time.Time."""
     if moment is None:
         return None
-    text = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
+    if moment.tzinfo is not timezone.utc:
+        moment = moment.astimezone(timezone.utc)
+    text = moment.replace(tzinfo=None).isoformat(timespec="microseconds").rstrip("0").rstrip(".")
     return text + "Z"
 
 
@@ -22,8 +24,13 @@ def _put(out: dict[str, Any], key: str, moment: datetime | None) -> None:
         out[key] = iso(moment)
 
 
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
 def _from_row(cls, row: dict[str, Any], **extra: Any):
-    names = {f.name for f in fields(cls)}
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in fields(cls))
     values = {k: v for k, v in row.items() if k in names}
     values.update(extra)
     return cls(**values)

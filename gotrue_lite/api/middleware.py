@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import re
 import uuid
@@ -134,8 +135,8 @@ def client_ip(request: web.Request) -> str | None:
     return _valid_ip(request.remote or "")
 
 
-def client(request: web.Request, claims: dict[str, Any] | None = None) -> Client:
-    """Who is asking, and for which audience (X-JWT-AUD, else a non-admin token's aud)."""
+def request_aud(request: web.Request, claims: dict[str, Any] | None = None) -> str:
+    """The audience asked for: X-JWT-AUD, else a non-admin token's aud, else GOTRUE_JWT_AUD."""
     settings = ctx_of(request).settings
     aud = request.headers.get("X-JWT-AUD", "")
     if not aud and claims and claims.get("role") not in settings.jwt.admin_roles:
@@ -143,8 +144,13 @@ def client(request: web.Request, claims: dict[str, Any] | None = None) -> Client
         if isinstance(token_aud, list) and token_aud and isinstance(token_aud[0], str):
             token_aud = token_aud[0]
         aud = token_aud if isinstance(token_aud, str) else ""
+    return aud or settings.jwt.aud
+
+
+def client(request: web.Request, claims: dict[str, Any] | None = None) -> Client:
+    """Who is asking, and for which audience."""
     return Client(ip=client_ip(request), user_agent=request.headers.get("User-Agent") or None,
-                  aud=aud or settings.jwt.aud)
+                  aud=request_aud(request, claims))
 
 
 def bearer_claims(request: web.Request) -> dict[str, Any]:
@@ -172,7 +178,10 @@ def _session_id(claims: dict[str, Any]) -> str | None:
 
 async def _session_of(ctx: Context, claims: dict[str, Any]) -> Session | None:
     """The session the token names (None when it names none); a vanished one is a 403."""
-    session_id = _session_id(claims)
+    try:
+        session_id, bad_session_id = _session_id(claims), None
+    except APIError as exc:  # upstream reports a missing user first
+        session_id, bad_session_id = None, exc
     if session_id is None:
         return None
     session = await session_store.get(ctx.db, session_id)
@@ -188,10 +197,8 @@ def audience_matches(claims: dict[str, Any], aud: str) -> bool:
     return token_aud == aud
 
 
-async def authenticate(request: web.Request) -> tuple[User, Session | None, dict[str, Any]]:
-    """The signed-in user behind the bearer token, with its session (SESSIONS.md §1.4)."""
-    claims = bearer_claims(request)
-    ctx = ctx_of(request)
+def _subject(claims: dict[str, Any]) -> tuple[str, str | None, APIError | None]:
+    """The token's user id and session id; an unusable session id is reported after the user."""
     sub = claims.get("sub")
     if not sub or not isinstance(sub, str):
         raise APIError(403, "bad_jwt", "invalid claim: missing sub claim")
@@ -199,13 +206,59 @@ async def authenticate(request: web.Request) -> tuple[User, Session | None, dict
         user_id = str(uuid.UUID(sub))
     except ValueError:
         raise APIError(400, "bad_jwt", "invalid claim: sub claim must be a UUID") from None
-    user = await user_store.get(ctx.db, user_id)
+    try:
+        return user_id, _session_id(claims), None
+    except APIError as exc:  # upstream reports a missing user first
+        return user_id, None, exc
+
+
+async def _load_subject(ctx: Context, user_id: str, session_id: str | None,
+                        bad_session_id: APIError | None) -> tuple[User, Session | None]:
+    if session_id is None:
+        user, session = await user_store.get(ctx.db, user_id), None
+    else:
+        user, session = await user_store.get_with_session(ctx.db, user_id, session_id)
     if user is None:
         raise APIError(403, "user_not_found", "User from sub claim in JWT does not exist")
-    session = await _session_of(ctx, claims)
+    if bad_session_id is not None:
+        raise bad_session_id
+    if session_id is not None and session is None:
+        raise APIError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
+    return user, session
+
+
+def _refuse_banned(user: User) -> None:
     if user.is_banned():
         raise APIError(403, "user_banned", "User is banned")
+
+
+async def authenticate(request: web.Request) -> tuple[User, Session | None, dict[str, Any]]:
+    """The signed-in user behind the bearer token, with its session (SESSIONS.md §1.4)."""
+    claims = bearer_claims(request)
+    user, session = await _load_subject(ctx_of(request), *_subject(claims))
+    _refuse_banned(user)
     return user, session, claims
+
+
+async def authenticated_user_json(request: web.Request) -> tuple[bytes, dict[str, Any]]:
+    """authenticate() for reading only: the user's JSON document, from recent_users when this
+    user and session were read moments ago."""
+    claims = bearer_claims(request)
+    ctx = ctx_of(request)
+    user_id, session_id, bad_session_id = _subject(claims)
+    recent = ctx.recent_users
+    if recent is not None and bad_session_id is None:
+        found = recent.get(user_id, session_id)
+        if found is not None:
+            _refuse_banned(found.user)
+            return found.body, claims
+    version = recent.version() if recent is not None else 0
+    user, session = await _load_subject(ctx, user_id, session_id, bad_session_id)
+    body = json.dumps(user.to_json()).encode()
+    if recent is not None:
+        recent.keep(version, user, session, body)
+    _refuse_banned(user)
+    return body, claims
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

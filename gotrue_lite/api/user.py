@@ -6,15 +6,16 @@ from aiohttp import web
 
 from ..auth import account, pkce, recovery
 from ..errors import validation
-from .middleware import audience_matches, authenticate, client, ctx_of, redirect_target
+from .middleware import (audience_matches, authenticate, authenticated_user_json, client, ctx_of, redirect_target,
+                         request_aud)
 from .params import json_body
 
 
 async def get_user(request: web.Request) -> web.Response:
-    user, _session, claims = await authenticate(request)
-    if not audience_matches(claims, client(request, claims).aud):
+    body, claims = await authenticated_user_json(request)
+    if not audience_matches(claims, request_aud(request, claims)):
         raise validation("Token audience doesn't match request audience")
-    return web.json_response(user.to_json())
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 async def put_user(request: web.Request) -> web.Response:

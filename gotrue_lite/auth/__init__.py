@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..mail import Mailer
     from ..ratelimit import SendBudget, SignInGuard
+    from .recent_users import RecentUsers
     from ..store import Database
     from ..tokens import KeySet
 
@@ -23,6 +24,7 @@ class Context:
     mailer: "Mailer | None" = None
     email_budget: "SendBudget | None" = None
     signin_guard: "SignInGuard | None" = None  # per-account slowdown of password guessing
+    recent_users: "RecentUsers | None" = None  # GET /user's answers, kept briefly
 
 
 @dataclass(frozen=True)

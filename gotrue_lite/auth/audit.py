@@ -51,13 +51,17 @@ def actor_payload(user: User) -> dict[str, Any]:
 
 
 async def record(ctx: Context, tx: Executor, actor: User, action: str, traits: dict[str, Any] | None = None,
-                 ip_address: str = "") -> None:
-    payload = {**actor_payload(actor), "action": action, "log_type": LOG_TYPES[action]}
-    if traits:
-        payload["traits"] = traits
-    log.debug("audit %s by %s", action, payload["actor_id"])
+                 ip_address: str = "", *, then: tuple[str, ...] = ()) -> None:
+    """One entry for `action`, plus one for each action in `then`, written in one statement."""
+    entries = []
+    for name in (action, *then):
+        payload = {**actor_payload(actor), "action": name, "log_type": LOG_TYPES[name]}
+        if traits:
+            payload["traits"] = traits
+        log.debug("audit %s by %s", name, payload["actor_id"])
+        entries.append(payload)
     if not ctx.settings.audit_log_disable_postgres:
-        await audit_store.record(tx, payload, ip_address)
+        await audit_store.record(tx, entries, ip_address)
 
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
@@ -74,4 +78,4 @@ async def record_admin(ctx: Context, tx: Executor, role: str, action: str, trait
     if traits:
         payload["traits"] = traits
     if not ctx.settings.audit_log_disable_postgres:
-        await audit_store.record(tx, payload)
+        await audit_store.record(tx, [payload])

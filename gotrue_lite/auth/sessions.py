@@ -111,36 +111,38 @@ async def refresh(ctx: Context, presented: str, client: Client) -> dict[str, Any
     db = ctx.db
     not_found = APIError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
 
-    # Phase A: plain reads, so hopeless requests never take the write lock.
-    token = await session_store.find_refresh_token(db, presented)
+    # Phase A: one plain read, so hopeless requests never take the write lock.
+    token, session, owner = await session_store.find_refresh_token_with_session(db, presented)
     if token is None:
         raise not_found
-    user = await user_store.get_bare(db, token.user_id)
-    if user is None:
+    if session is None:
+        # No session (a token from before sessions, or one just deleted): upstream checks the
+        # user first.
+        owner = await user_store.get_bare(db, token.user_id)
+    if owner is None:
         raise not_found
-    if user.is_banned():
+    if owner.is_banned():
         raise APIError(400, "user_banned", "Invalid Refresh Token: User Banned")
     if token.session_id is None:
         await session_store.delete_refresh_token(db, token.id)
         raise APIError(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
-    session = await session_store.get(db, token.session_id)
     if session is None:
         raise APIError(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
     reason = _expiry_reason(ctx, session, token.updated_at)
     if reason is not None:
         raise APIError(400, "session_expired", f"Invalid Refresh Token: Session Expired{reason}")
+    # Methods are added only when a session is created (or stepped up): no need to hold a lock.
+    amr = await session_store.methods(db, session.id)
 
     # Phase B: decide on locked rows. Every refresh of a session locks the session row first,
     # so racing refreshes of one token queue up and the later ones see the first one's child.
     async with db.transaction() as tx:
-        session = await session_store.get(tx, token.session_id, lock=True)
+        user, session = await user_store.lock_session(tx, token.session_id)
         if session is None:
             raise APIError(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
+        # Read after the lock: a racing rotation may have revoked it meanwhile.
         token = await session_store.find_refresh_token(tx, presented)
-        if token is None:
-            raise not_found
-        user = await user_store.get(tx, token.user_id)
-        if user is None:
+        if token is None or user is None:
             raise not_found
         issued: str | None = None
         if token.revoked:
@@ -154,15 +156,13 @@ async def refresh(ctx: Context, presented: str, client: Client) -> dict[str, Any
                     await session_store.revoke_session_tokens(tx, session.id)
                 raise APIError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used",
                                commit=rotation)
-        await audit.record(ctx, tx, user, "token_refreshed")
+        await audit.record(ctx, tx, user, "token_refreshed", then=() if issued else ("token_revoked",))
         if issued is None:
-            await audit.record(ctx, tx, user, "token_revoked")
             await session_store.revoke_refresh_token(tx, token.id)
             issued = crypto.new_refresh_token()
             await session_store.add_refresh_token(tx, issued, user.id, session.id, token.token)
         await session_store.touch(tx, session.id, user_agent=client.user_agent, ip=client.ip)
-        amr = await session_store.methods(tx, session.id)
-        return token_response(ctx, user, session.id, amr, issued)
+    return token_response(ctx, user, session.id, amr, issued)
 
 
 LOGOUT_SCOPES = ("global", "local", "others")

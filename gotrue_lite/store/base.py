@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import AbstractAsyncContextManager
+from functools import lru_cache
 from typing import Any, Protocol
 
 
@@ -27,6 +29,9 @@ class Executor(Protocol):
 class Database(Executor, Protocol):
     dialect: str  # "sqlite" | "postgres"
     namespace: str
+    # Counts committed writes that can change what GET /user answers (changes_accounts below):
+    # a cached answer is good while the count it was read at is still the count.
+    account_writes: int
 
     def transaction(self) -> AbstractAsyncContextManager[Executor]:
         """One transaction holding the write lock from its first statement (SQLite: BEGIN
@@ -48,3 +53,17 @@ class Conflict(Exception):
 
 class UniqueViolation(Exception):
     """A row with the same unique key exists already (two racing sign-ups of one email)."""
+
+
+# What a signed-in user reads back about themselves: the user row, identities, MFA factors, and
+# whether their session still exists. Sessions are only ever shown by existence, so inserting or
+# updating one (sign-in, refresh) changes nothing a cached answer holds; deleting one does.
+_ACCOUNT_WRITE = re.compile(
+    r"\b(?:(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(?:users|identities|mfa_factors)|DELETE\s+FROM\s+sessions)\b",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=1024)
+def changes_accounts(sql: str) -> bool:
+    return _ACCOUNT_WRITE.search(sql) is not None

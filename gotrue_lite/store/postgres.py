@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator
 
 import asyncpg
 
-from .base import Conflict, DatabaseUnavailable, UniqueViolation
+from .base import Conflict, DatabaseUnavailable, UniqueViolation, changes_accounts
 
 log = logging.getLogger("gotrue_lite.store")
 
@@ -45,6 +45,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session_state(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release. asyncpg's default sends `SELECT pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL` after every use: a round trip per statement for state
+    gotrue-lite never creates (no advisory locks, cursors, LISTEN or session SETs). The pool
+    still rolls back a transaction left open before this runs."""
+
+
 def _translate_error(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncpg.exceptions.LockNotAvailableError):
         return Conflict(str(exc))
@@ -73,11 +80,14 @@ _UNAVAILABLE = (
 
 class _Conn:
     def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
+        self.raw = conn
+        self.wrote_accounts = False  # see Database.account_writes
 
     async def _run(self, method: str, sql: str, args: tuple) -> Any:
+        if changes_accounts(sql):
+            self.wrote_accounts = True
         try:
-            return await getattr(self._conn, method)(sql, *[_param(a) for a in args])
+            return await getattr(self.raw, method)(sql, *[_param(a) for a in args])
         except Exception as exc:
             translated = _translate_error(exc)
             if translated is exc:
@@ -108,6 +118,7 @@ class PostgresDatabase:
         self.namespace = namespace
         self.max_size = max_size or 10
         self._pool: asyncpg.Pool | None = None
+        self.account_writes = 0
 
     async def open(self) -> None:
         # The schema must exist before connections point their search_path at it.
@@ -121,6 +132,7 @@ class PostgresDatabase:
             min_size=1,
             max_size=self.max_size,
             init=_init_connection,
+            reset=_keep_session_state,
             timeout=10,
             command_timeout=30,
             server_settings={"search_path": self.namespace, "lock_timeout": LOCK_TIMEOUT},
@@ -145,36 +157,52 @@ class PostgresDatabase:
             except Exception as exc:  # noqa: BLE001 - a broken connection: the pool replaces it
                 log.debug("releasing a broken connection: %s", exc)
 
-    async def fetch_all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+    @asynccontextmanager
+    async def _executor(self) -> AsyncIterator[_Conn]:
+        """A pooled connection for one statement or transaction; its writes counted after."""
         async with self._acquire() as conn:
-            return await _Conn(conn).fetch_all(sql, *args)
+            executor = _Conn(conn)
+            try:
+                yield executor
+            finally:
+                # Counted once the change is committed (or undone): a reader that started
+                # before this cannot cache what it read.
+                if executor.wrote_accounts:
+                    self.account_writes += 1
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        async with self._executor() as conn:
+            return await conn.fetch_all(sql, *args)
 
     async def fetch_one(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        async with self._acquire() as conn:
-            return await _Conn(conn).fetch_one(sql, *args)
+        async with self._executor() as conn:
+            return await conn.fetch_one(sql, *args)
 
     async def fetch_val(self, sql: str, *args: Any) -> Any:
-        async with self._acquire() as conn:
-            return await _Conn(conn).fetch_val(sql, *args)
+        async with self._executor() as conn:
+            return await conn.fetch_val(sql, *args)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        async with self._acquire() as conn:
-            return await _Conn(conn).execute(sql, *args)
+        async with self._executor() as conn:
+            return await conn.execute(sql, *args)
 
     async def execute_script(self, sql: str) -> None:
         async with self._acquire() as conn:
-            await conn.execute(sql)
+            try:
+                await conn.execute(sql)
+            finally:
+                self.account_writes += 1  # migrations: assume anything changed
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Conn]:
-        async with self._acquire() as conn:
-            tx = conn.transaction()
+        async with self._executor() as executor:
+            tx = executor.raw.transaction()
             try:
                 await tx.start()
             except BaseException as exc:
                 raise _translate_error(exc) from exc
             try:
-                yield _Conn(conn)
+                yield executor
             except BaseException as exc:
                 if getattr(exc, "commit", False):
                     # The error must not be answered unless what it asked to keep is kept.

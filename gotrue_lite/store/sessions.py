@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import uuid
+
 from .. import clock
-from ..models import AMREntry, RefreshToken, Session
+from ..models import AMREntry, RefreshToken, Session, User
 from .base import Executor
-from .sql import NIL_UUID, insert, update
+from .sql import NIL_UUID, aliased, insert, update
 
 SESSION_COLUMNS = "id, user_id, created_at, updated_at, factor_id, aal, not_after, refreshed_at, user_agent, ip, tag"
 TOKEN_COLUMNS = "id, token, user_id, revoked, created_at, updated_at, parent, session_id"
+TOKEN_NAMES = TOKEN_COLUMNS.split(", ")
+SESSION_NAMES = SESSION_COLUMNS.split(", ")
+_TOKEN_WITH_SESSION = (
+    f"SELECT {aliased('t', TOKEN_NAMES, 't_')}, {aliased('s', SESSION_NAMES, 's_')}, "
+    "u.id AS u_id, u.banned_until AS u_banned_until FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id LEFT JOIN users u ON u.id = s.user_id "
+    "WHERE t.token = $1"
+)
 
 
 async def create(ex: Executor, user_id: str, *, user_agent: str | None, ip: str | None) -> Session:
@@ -73,6 +81,18 @@ async def add_refresh_token(ex: Executor, token: str, user_id: str, session_id: 
 async def find_refresh_token(ex: Executor, token: str) -> RefreshToken | None:
     row = await ex.fetch_one(f"SELECT {TOKEN_COLUMNS} FROM refresh_tokens WHERE token = $1", token)
     return None if row is None else RefreshToken.from_row(row)
+
+
+async def find_refresh_token_with_session(ex: Executor, token: str) -> tuple[RefreshToken | None, Session | None, User | None]:
+    """A presented token with its session and the session's owner, in one statement. The owner
+    carries only its id and ban: enough to turn a hopeless refresh away before any lock."""
+    row = await ex.fetch_one(_TOKEN_WITH_SESSION, token)
+    if row is None:
+        return None, None, None
+    found = RefreshToken.from_row({c: row["t_" + c] for c in TOKEN_NAMES})
+    session = None if row["s_id"] is None else Session.from_row({c: row["s_" + c] for c in SESSION_NAMES})
+    owner = None if row["u_id"] is None else User(id=row["u_id"], banned_until=row["u_banned_until"])
+    return found, session, owner
 
 
 async def active_refresh_token(ex: Executor, session_id: str) -> RefreshToken | None:

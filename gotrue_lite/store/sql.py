@@ -9,6 +9,11 @@ from .base import Executor
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 
+def aliased(alias: str, names: list[str], prefix: str = "") -> str:
+    """`alias.col AS prefixcol, …`: the columns of one table in a join, told apart by prefix."""
+    return ", ".join(f"{alias}.{name} AS {prefix}{name}" for name in names)
+
+
 def insert_sql(table: str, columns: list[str], returning: str = "") -> str:
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"

@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator
 
 import aiosqlite
 
-from .base import Conflict, UniqueViolation
+from .base import Conflict, UniqueViolation, changes_accounts
 
 READERS = 4
 BUSY_TIMEOUT_MS = 5000
@@ -44,7 +44,7 @@ def _param(value: Any) -> Any:
     return value
 
 
-_LOCKING = re.compile(r"\s+FOR\s+UPDATE(\s+SKIP\s+LOCKED|\s+NOWAIT)?", re.IGNORECASE)
+_LOCKING = re.compile(r"\s+FOR\s+UPDATE(\s+OF\s+\w+(\s*,\s*\w+)*)?(\s+SKIP\s+LOCKED|\s+NOWAIT)?", re.IGNORECASE)
 
 
 _BOOLEAN = re.compile(r"=\s*(true|false)\b", re.IGNORECASE)
@@ -65,19 +65,27 @@ def _row(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
 
 
 class _Conn:
-    """Executor over one aiosqlite connection."""
+    """Executor over one aiosqlite connection, with a cursor of its own for writes."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    def __init__(self, conn: aiosqlite.Connection, write_cursor: aiosqlite.Cursor) -> None:
+        self.raw = conn
+        self._write_cursor = write_cursor
+        self.wrote_accounts = False  # since the database last looked (see Database.account_writes)
 
     async def _run(self, sql: str, args: tuple, fetch: str | None) -> Any:
+        # One trip to the connection's thread per statement (execute and fetch together): each
+        # trip wakes the event loop, and a transaction holds the writer lock across its trips.
+        if changes_accounts(sql):
+            self.wrote_accounts = True
         try:
-            async with self._conn.execute(_translate(sql), [_param(a) for a in args]) as cur:
-                if fetch == "all":
-                    return list(await cur.fetchall())
-                if fetch == "one":
-                    return await cur.fetchone()
-                return cur.rowcount
+            if fetch is None:
+                # The connection's own cursor, reused: its rowcount is read without another trip.
+                await self._write_cursor.execute(_translate(sql), [_param(a) for a in args])
+                return self._write_cursor.rowcount
+            rows = await self.raw.execute_fetchall(_translate(sql), [_param(a) for a in args])
+            if fetch == "all":
+                return list(rows)
+            return rows[0] if rows else None
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" in str(exc):
                 raise UniqueViolation(str(exc)) from exc
@@ -107,12 +115,13 @@ class SQLiteDatabase:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: _Conn | None = None
         self._write_lock = asyncio.Lock()
-        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._readers: asyncio.Queue[_Conn] = asyncio.Queue()
         self._all: list[aiosqlite.Connection] = []
+        self.account_writes = 0
 
-    async def _connect(self) -> aiosqlite.Connection:
+    async def _connect(self) -> _Conn:
         conn = await aiosqlite.connect(
             self.path,
             detect_types=sqlite3.PARSE_DECLTYPES,
@@ -122,15 +131,15 @@ class SQLiteDatabase:
         self._all.append(conn)
         conn.row_factory = _row
         for pragma in (f"busy_timeout = {BUSY_TIMEOUT_MS}", "foreign_keys = ON", "synchronous = NORMAL"):
-            await _pragma(conn, pragma)
-        return conn
+            await conn.execute_fetchall(f"PRAGMA {pragma}")  # fetched to the end: no lock left open
+        return _Conn(conn, await conn.cursor())
 
     async def open(self) -> None:
         if sqlite3.sqlite_version_info < (3, 35):
             raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old: 3.35 or newer is needed")
         self._writer = await self._connect()
         if self.path != ":memory:":
-            await _pragma(self._writer, "journal_mode = WAL")
+            await self._writer.fetch_all("PRAGMA journal_mode = WAL")
             for _ in range(READERS):
                 self._readers.put_nowait(await self._connect())
 
@@ -144,19 +153,20 @@ class SQLiteDatabase:
         if self.path == ":memory:":
             # Every connection to :memory: is a database of its own: share the writer.
             async with self._write_lock:
-                yield _Conn(self._writer)
+                yield self._writer
             return
         conn = await self._readers.get()
         try:
-            yield _Conn(conn)
+            yield conn
         finally:
             self._readers.put_nowait(conn)
 
-    # Plain statements outside a transaction: reads use a reader, writes the writer.
+    # Plain statements outside a transaction: reads use a reader, writes the writer, where
+    # SQLite's autocommit makes each statement a transaction of its own.
     async def fetch_all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         if _is_write(sql):
-            async with self.transaction() as tx:
-                return await tx.fetch_all(sql, *args)
+            async with self._writing() as writer:
+                return await writer.fetch_all(sql, *args)
         async with self._reader() as conn:
             return await conn.fetch_all(sql, *args)
 
@@ -169,20 +179,32 @@ class SQLiteDatabase:
         return None if row is None else next(iter(row.values()))
 
     async def execute(self, sql: str, *args: Any) -> int:
-        async with self.transaction() as tx:
-            return await tx.execute(sql, *args)
+        async with self._writing() as writer:
+            return await writer.execute(sql, *args)
 
     async def execute_script(self, sql: str) -> None:
-        async with self._write_lock:
-            await self._writer.executescript(sql)
+        async with self._writing() as writer:
+            writer.wrote_accounts = True  # migrations: assume anything changed
+            await writer.raw.executescript(sql)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_Conn]:
+    async def _writing(self) -> AsyncIterator[_Conn]:
         # The writer lock serialises this process's writers, so they queue here instead of
         # meeting "database is locked"; busy_timeout covers other processes on the file.
         async with self._write_lock:
-            conn = self._writer
-            tx = _Conn(conn)
+            writer = self._writer
+            writer.wrote_accounts = False
+            try:
+                yield writer
+            finally:
+                # Counted once the change is committed (or undone): a reader that started
+                # before this cannot cache what it read.
+                if writer.wrote_accounts:
+                    self.account_writes += 1
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Conn]:
+        async with self._writing() as tx:
             await tx.execute("BEGIN IMMEDIATE")
             try:
                 yield tx
@@ -191,12 +213,6 @@ class SQLiteDatabase:
                 raise
             else:
                 await tx.execute("COMMIT")
-
-
-async def _pragma(conn: aiosqlite.Connection, pragma: str) -> None:
-    # Drain the cursor: a PRAGMA that returns a row and is left unfinished keeps a lock.
-    async with conn.execute(f"PRAGMA {pragma}") as cur:
-        await cur.fetchall()
 
 
 def _is_write(sql: str) -> bool:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from .. import clock
-from ..models import Factor, Identity, User
+from ..models import Factor, Identity, Session, User
 from .base import Executor
-from .sql import NIL_UUID, insert, update
+from .sessions import SESSION_NAMES
+from .sql import NIL_UUID, aliased, insert, update
 
 USER_COLUMNS = (
     "id, aud, role, email, encrypted_password, email_confirmed_at, invited_at, confirmation_token, "
@@ -27,26 +28,70 @@ _EMPTY_STRING_COLUMNS = (
 )
 
 
-async def _with_relations(ex: Executor, row: dict[str, Any] | None) -> User | None:
-    if row is None:
+_USER_NAMES = USER_COLUMNS.split(", ")
+_IDENTITY_NAMES = IDENTITY_COLUMNS.split(", ")
+
+# The user with its identities in one statement (a row per identity), and whether it has MFA
+# factors at all: every authenticated request reads this, and factors are rare.
+_SELECT_USER = (
+    f"SELECT {aliased('u', _USER_NAMES)}, {aliased('i', _IDENTITY_NAMES, 'i_')}, "
+    "EXISTS (SELECT 1 FROM mfa_factors f WHERE f.user_id = u.id) AS has_factors{session} "
+    "FROM {source} LEFT JOIN identities i ON i.user_id = u.id WHERE {where} ORDER BY i.created_at{lock}"
+)
+_SESSION_SELECT = ", " + aliased("s", SESSION_NAMES, "s_")
+
+
+def _user_sql(where: str, *, source: str = "users u", session: bool = False, lock: str = "") -> str:
+    return _SELECT_USER.format(
+        session=_SESSION_SELECT if session else "",
+        source=source,
+        where=where,
+        # An outer join cannot lock its nullable side: name the row to lock.
+        lock=f" FOR UPDATE OF {lock}" if lock else "",
+    )
+
+
+async def _user_of(ex: Executor, rows: list[dict[str, Any]]) -> User | None:
+    if not rows:
         return None
-    identities = await ex.fetch_all(
-        f"SELECT {IDENTITY_COLUMNS} FROM identities WHERE user_id = $1 ORDER BY created_at", row["id"]
+    first = rows[0]
+    identities = tuple(
+        Identity.from_row({name: row["i_" + name] for name in _IDENTITY_NAMES}) for row in rows if row["i_id"] is not None
     )
-    factors = await ex.fetch_all(
-        f"SELECT {FACTOR_COLUMNS} FROM mfa_factors WHERE user_id = $1 ORDER BY created_at", row["id"]
-    )
-    return User.from_row(
-        row,
-        identities=tuple(Identity.from_row(i) for i in identities),
-        factors=tuple(Factor.from_row(f) for f in factors),
-    )
+    factors: tuple[Factor, ...] = ()
+    if first["has_factors"]:
+        found = await ex.fetch_all(
+            f"SELECT {FACTOR_COLUMNS} FROM mfa_factors WHERE user_id = $1 ORDER BY created_at", first["id"]
+        )
+        factors = tuple(Factor.from_row(f) for f in found)
+    return User.from_row({name: first[name] for name in _USER_NAMES}, identities=identities, factors=factors)
 
 
 async def get(ex: Executor, user_id: str, *, lock: bool = False) -> User | None:
-    suffix = " FOR UPDATE" if lock else ""
-    row = await ex.fetch_one(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1{suffix}", user_id)
-    return await _with_relations(ex, row)
+    return await _user_of(ex, await ex.fetch_all(_user_sql("u.id = $1", lock="u" if lock else ""), user_id))
+
+
+def _session_of(rows: list[dict[str, Any]]) -> Session | None:
+    if not rows or rows[0]["s_id"] is None:
+        return None
+    return Session.from_row({name: rows[0]["s_" + name] for name in SESSION_NAMES})
+
+
+async def get_with_session(ex: Executor, user_id: str, session_id: str) -> tuple[User | None, Session | None]:
+    """The user and, in the same statement, the session a token names (None if it is gone)."""
+    rows = await ex.fetch_all(
+        _user_sql("u.id = $1", source="users u LEFT JOIN sessions s ON s.id = $2", session=True), user_id, session_id
+    )
+    return await _user_of(ex, rows), _session_of(rows)
+
+
+async def lock_session(ex: Executor, session_id: str) -> tuple[User | None, Session | None]:
+    """Lock a session row (inside a transaction) and read it with its user in one statement."""
+    rows = await ex.fetch_all(
+        _user_sql("s.id = $1", source="sessions s JOIN users u ON u.id = s.user_id", session=True, lock="s"),
+        session_id,
+    )
+    return await _user_of(ex, rows), _session_of(rows)
 
 
 async def get_bare(ex: Executor, user_id: str) -> User | None:
@@ -57,19 +102,13 @@ async def get_bare(ex: Executor, user_id: str) -> User | None:
 
 async def find_by_email(ex: Executor, email: str, aud: str) -> User | None:
     # Emails are lower-cased on every write, so equality uses users_email_partial_key.
-    row = await ex.fetch_one(
-        f"SELECT {USER_COLUMNS} FROM users WHERE email = $1 AND aud = $2 AND is_sso_user = false",
-        email.lower(),
-        aud,
-    )
-    return await _with_relations(ex, row)
+    return await _user_of(ex, await ex.fetch_all(
+        _user_sql("u.email = $1 AND u.aud = $2 AND u.is_sso_user = false"), email.lower(), aud))
 
 
 async def find_by_phone(ex: Executor, phone: str, aud: str) -> User | None:
-    row = await ex.fetch_one(
-        f"SELECT {USER_COLUMNS} FROM users WHERE phone = $1 AND aud = $2 AND is_sso_user = false", phone, aud
-    )
-    return await _with_relations(ex, row)
+    return await _user_of(ex, await ex.fetch_all(
+        _user_sql("u.phone = $1 AND u.aud = $2 AND u.is_sso_user = false"), phone, aud))
 
 
 async def email_taken(ex: Executor, email: str, aud: str, *, except_user: str | None = None) -> bool:
