@@ -9,6 +9,7 @@ import hmac
 import os
 import re
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
@@ -16,9 +17,23 @@ import bcrypt
 BCRYPT_COST = 10  # Go's bcrypt.DefaultCost, what upstream writes
 MAX_PASSWORD_BYTES = 72
 
+HASHING_NICENESS = 10
+
+
+def _yield_to_requests() -> None:
+    # Hashing threads run at a lower priority: they still get every idle cycle, but the event
+    # loop, the SQLite threads and PostgreSQL take a core from them at once when they wake, so
+    # other requests (and the sign-in's own queries) do not queue behind bcrypt.
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: normal priority
+        pass
+
+
 # bcrypt releases the GIL, so one thread per core keeps every core busy without queueing
 # the event loop behind hashing.
-_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="bcrypt")
+_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="bcrypt",
+                           initializer=_yield_to_requests)
 
 # Compared against when the user does not exist, so an unknown email costs as much time as
 # a wrong password (no timing oracle for account enumeration).

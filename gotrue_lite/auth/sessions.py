@@ -62,10 +62,11 @@ async def issue(ctx: Context, tx: Executor, user: User, method: str, client: Cli
     session = await session_store.create(tx, user.id, user_agent=client.user_agent, ip=client.ip)
     token = crypto.new_refresh_token()
     await session_store.add_refresh_token(tx, token, user.id, session.id, None)
-    await session_store.record_method(tx, session.id, method)
+    # A new session has this one method only.
+    amr = [await session_store.record_method(tx, session.id, method)]
     await user_store.update_user(tx, user.id, last_sign_in_at=clock.now())
     fresh = await user_store.get(tx, user.id)
-    return token_response(ctx, fresh, session.id, await session_store.methods(tx, session.id), token)
+    return token_response(ctx, fresh, session.id, amr, token)
 
 
 def _expiry_reason(ctx: Context, session: Session, token_updated_at) -> str | None:

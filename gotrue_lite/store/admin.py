@@ -6,6 +6,7 @@ from typing import Any
 
 from ..models import Factor, User
 from .base import Executor
+from .sql import aliased
 from .users import FACTOR_COLUMNS, USER_COLUMNS
 
 # Far beyond any real table, and inside both databases' signed 64-bit LIMIT/OFFSET.
@@ -50,15 +51,24 @@ async def list_users(db, aud: str, *, needle: str, descending: bool, limit: int,
                   f" OR {_contains(db.dialect, f'lower({full_name})', f'lower({mark})')})")
         args.append(needle)
     direction = "DESC" if descending else "ASC"
-    # One email names one user at most: no order to keep, so the unique email index serves it.
-    order = "" if email else f"ORDER BY created_at {direction}, id {direction} "
     limit, offset = _window(limit, offset)
     n = len(args)
-    rows = await db.fetch_all(
-        f"SELECT {USER_COLUMNS} FROM users WHERE {where} {order}LIMIT ${n + 1} OFFSET ${n + 2}",
-        *args, limit, offset,
-    )
-    total = await db.fetch_val(f"SELECT count(*) FROM users WHERE {where}", *args)
+    if email:
+        # One email names one user at most: no order to keep, so the unique email index serves it.
+        page = f"SELECT {USER_COLUMNS} FROM users WHERE {where} LIMIT ${n + 1} OFFSET ${n + 2}"
+    else:
+        # The rows skipped by OFFSET are walked in users_aud_created_at_id_idx alone; only the
+        # page's own rows are read from the table.
+        page = (f"SELECT {aliased('u', USER_COLUMNS.split(', '))} FROM "
+                f"(SELECT id, created_at FROM users WHERE {where} ORDER BY created_at {direction}, id {direction} "
+                f"LIMIT ${n + 1} OFFSET ${n + 2}) AS p JOIN users u ON u.id = p.id "
+                f"ORDER BY p.created_at {direction}, p.id {direction}")
+    rows = await db.fetch_all(page, *args, limit, offset)
+    if email or needle:
+        total = await db.fetch_val(f"SELECT count(*) FROM users WHERE {where}", *args)
+    else:
+        # Kept by triggers (schema 0004_user_counts): one row, however large the audience.
+        total = await db.fetch_val("SELECT total FROM gotrue_lite_user_counts WHERE aud = $1", aud)
     return [User.from_row(r) for r in rows], int(total or 0)
 
 

@@ -124,7 +124,8 @@ async def delete_refresh_token(ex: Executor, token_id: int) -> None:
 
 # AMR claims -------------------------------------------------------------------------------
 
-async def record_method(ex: Executor, session_id: str, method: str) -> None:
+async def record_method(ex: Executor, session_id: str, method: str) -> AMREntry:
+    """Record (or renew) how the session authenticated; returns the entry as methods() lists it."""
     now = clock.now()
     await ex.execute(
         "INSERT INTO mfa_amr_claims (id, session_id, created_at, updated_at, authentication_method) "
@@ -135,6 +136,7 @@ async def record_method(ex: Executor, session_id: str, method: str) -> None:
         now,
         method,
     )
+    return AMREntry(method, int(now.timestamp()))
 
 
 async def methods(ex: Executor, session_id: str) -> list[AMREntry]:
