@@ -7,6 +7,7 @@ from typing import Any
 
 from ..models import User
 from ..store import Executor
+from ..store.base import Steps, run
 from ..store import audit as audit_store
 from . import Context
 
@@ -50,8 +51,8 @@ def actor_payload(user: User) -> dict[str, Any]:
     return payload
 
 
-async def record(ctx: Context, tx: Executor, actor: User, action: str, traits: dict[str, Any] | None = None,
-                 ip_address: str = "", *, then: tuple[str, ...] = ()) -> None:
+def recording(ctx: Context, actor: User, action: str, traits: dict[str, Any] | None = None,
+              ip_address: str = "", *, then: tuple[str, ...] = ()) -> Steps[None]:
     """One entry for `action`, plus one for each action in `then`, written in one statement."""
     entries = []
     for name in (action, *then):
@@ -61,7 +62,12 @@ async def record(ctx: Context, tx: Executor, actor: User, action: str, traits: d
         log.debug("audit %s by %s", name, payload["actor_id"])
         entries.append(payload)
     if not ctx.settings.audit_log_disable_postgres:
-        await audit_store.record(tx, entries, ip_address)
+        yield from audit_store.record(entries, ip_address)
+
+
+async def record(ctx: Context, tx: Executor, actor: User, action: str, traits: dict[str, Any] | None = None,
+                 ip_address: str = "") -> None:
+    await run(tx, recording(ctx, actor, action, traits, ip_address))
 
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
@@ -78,4 +84,4 @@ async def record_admin(ctx: Context, tx: Executor, role: str, action: str, trait
     if traits:
         payload["traits"] = traits
     if not ctx.settings.audit_log_disable_postgres:
-        await audit_store.record(tx, [payload])
+        await run(tx, audit_store.record([payload]))

@@ -13,6 +13,7 @@ from .. import clock, crypto
 from ..errors import APIError, validation
 from ..models import AMREntry, Session, User
 from ..store import Executor
+from ..store.base import Steps, run
 from ..store import sessions as session_store
 from ..store import users as user_store
 from . import Client, Context, audit
@@ -61,7 +62,7 @@ async def issue(ctx: Context, tx: Executor, user: User, method: str, client: Cli
     """A new session for `user` inside the caller's transaction; returns the token response."""
     session = await session_store.create(tx, user.id, user_agent=client.user_agent, ip=client.ip)
     token = crypto.new_refresh_token()
-    await session_store.add_refresh_token(tx, token, user.id, session.id, None)
+    await run(tx, session_store.add_refresh_token(token, user.id, session.id, None))
     # A new session has this one method only.
     amr = [await session_store.record_method(tx, session.id, method)]
     await user_store.update_user(tx, user.id, last_sign_in_at=clock.now())
@@ -106,64 +107,75 @@ def check_refresh_token_format(value: str) -> str:
     return value
 
 
+def _token_not_found() -> APIError:
+    return APIError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
+
+
+def _no_session() -> APIError:
+    return APIError(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
+
+
 async def refresh(ctx: Context, presented: str, client: Client) -> dict[str, Any]:
     """grant_type=refresh_token with upstream's legacy-token algorithm (SESSIONS.md §2.3)."""
     presented = check_refresh_token_format(presented)
     db = ctx.db
-    not_found = APIError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
 
     # Phase A: one plain read, so hopeless requests never take the write lock.
     token, session, owner = await session_store.find_refresh_token_with_session(db, presented)
     if token is None:
-        raise not_found
+        raise _token_not_found()
     if session is None:
         # No session (a token from before sessions, or one just deleted): upstream checks the
         # user first.
         owner = await user_store.get_bare(db, token.user_id)
     if owner is None:
-        raise not_found
+        raise _token_not_found()
     if owner.is_banned():
         raise APIError(400, "user_banned", "Invalid Refresh Token: User Banned")
     if token.session_id is None:
         await session_store.delete_refresh_token(db, token.id)
-        raise APIError(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
+        raise _no_session()
     if session is None:
-        raise APIError(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
+        raise _no_session()
     reason = _expiry_reason(ctx, session, token.updated_at)
     if reason is not None:
         raise APIError(400, "session_expired", f"Invalid Refresh Token: Session Expired{reason}")
     # Methods are added only when a session is created (or stepped up): no need to hold a lock.
     amr = await session_store.methods(db, session.id)
 
-    # Phase B: decide on locked rows. Every refresh of a session locks the session row first,
-    # so racing refreshes of one token queue up and the later ones see the first one's child.
-    async with db.transaction() as tx:
-        user, session = await user_store.lock_session(tx, token.session_id)
-        if session is None:
-            raise APIError(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
-        # Read after the lock: a racing rotation may have revoked it meanwhile.
-        token = await session_store.find_refresh_token(tx, presented)
-        if token is None or user is None:
-            raise not_found
-        issued: str | None = None
-        if token.revoked:
-            active = await session_store.active_refresh_token(tx, session.id)
-            if active is not None and active.parent == token.token:
-                # The client lost the answer to its last refresh: hand back the same child.
-                issued = active.token
-            elif clock.now() > token.updated_at + timedelta(seconds=ctx.settings.security.refresh_token_reuse_interval):
-                rotation = ctx.settings.security.refresh_token_rotation_enabled
-                if rotation:
-                    await session_store.revoke_session_tokens(tx, session.id)
-                raise APIError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used",
-                               commit=rotation)
-        await audit.record(ctx, tx, user, "token_refreshed", then=() if issued else ("token_revoked",))
-        if issued is None:
-            await session_store.revoke_refresh_token(tx, token.id)
-            issued = crypto.new_refresh_token()
-            await session_store.add_refresh_token(tx, issued, user.id, session.id, token.token)
-        await session_store.touch(tx, session.id, user_agent=client.user_agent, ip=client.ip)
+    user, session, issued = await db.run_transaction(_rotate(ctx, presented, token.session_id, client))
     return token_response(ctx, user, session.id, amr, issued)
+
+
+def _rotate(ctx: Context, presented: str, session_id: str, client: Client) -> Steps[tuple[User, Session, str]]:
+    """Phase B: decide on locked rows. Every refresh of a session locks the session row first,
+    so racing refreshes of one token queue up and the later ones see the first one's child."""
+    user, session = yield from user_store.lock_session(session_id)
+    if session is None:
+        raise _no_session()
+    # Read after the lock: a racing rotation may have revoked it meanwhile.
+    token = yield from session_store.find_refresh_token(presented)
+    if token is None or user is None:
+        raise _token_not_found()
+    issued: str | None = None
+    if token.revoked:
+        active = yield from session_store.active_refresh_token(session.id)
+        if active is not None and active.parent == token.token:
+            # The client lost the answer to its last refresh: hand back the same child.
+            issued = active.token
+        elif clock.now() > token.updated_at + timedelta(seconds=ctx.settings.security.refresh_token_reuse_interval):
+            rotation = ctx.settings.security.refresh_token_rotation_enabled
+            if rotation:
+                yield from session_store.revoke_session_tokens(session.id)
+            raise APIError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used",
+                           commit=rotation)
+    yield from audit.recording(ctx, user, "token_refreshed", then=() if issued else ("token_revoked",))
+    if issued is None:
+        yield from session_store.revoke_refresh_token(token.id)
+        issued = crypto.new_refresh_token()
+        yield from session_store.add_refresh_token(issued, user.id, session.id, token.token)
+    yield from session_store.touch(session.id, user_agent=client.user_agent, ip=client.ip)
+    return user, session, issued
 
 
 LOGOUT_SCOPES = ("global", "local", "others")

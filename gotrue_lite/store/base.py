@@ -5,7 +5,24 @@ from __future__ import annotations
 import re
 from contextlib import AbstractAsyncContextManager
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Generator, NamedTuple, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class Statement(NamedTuple):
+    """One statement of a transaction written as steps (see Steps)."""
+
+    sql: str
+    args: tuple = ()
+    fetch: str = "all"  # "all": rows, "one": a row or None, "val": first column, "count": rows changed
+
+
+# A transaction written as steps: a generator that yields each Statement and is sent what it
+# returned. Written once, it runs on either backend; SQLite runs all of it in one trip to its
+# writer thread (Database.run_transaction), so the write lock is held for the statements' own
+# time, not for one event-loop wake-up per statement.
+Steps = Generator[Statement, Any, T]
 
 
 class Executor(Protocol):
@@ -26,6 +43,21 @@ class Executor(Protocol):
     async def execute(self, sql: str, *args: Any) -> int: ...
 
 
+_METHODS = {"all": "fetch_all", "one": "fetch_one", "val": "fetch_val", "count": "execute"}
+
+
+async def run(ex: "Executor", steps: Steps[T]) -> T:
+    """Run steps statement by statement on an executor (a database, or a transaction)."""
+    try:
+        statement = next(steps)
+        while True:
+            method = getattr(ex, _METHODS[statement.fetch])
+            # A failing statement ends the steps (PostgreSQL could not go on in the transaction).
+            statement = steps.send(await method(statement.sql, *statement.args))
+    except StopIteration as done:
+        return done.value
+
+
 class Database(Executor, Protocol):
     dialect: str  # "sqlite" | "postgres"
     namespace: str
@@ -36,6 +68,10 @@ class Database(Executor, Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Executor]:
         """One transaction holding the write lock from its first statement (SQLite: BEGIN
         IMMEDIATE; Postgres: row locks taken with `FOR UPDATE` inside it)."""
+        ...
+
+    async def run_transaction(self, steps: Steps[T]) -> T:
+        """The steps in one transaction, committed unless they raise (as transaction())."""
         ...
 
     async def execute_script(self, sql: str) -> None: ...

@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator
 
 import asyncpg
 
-from .base import Conflict, DatabaseUnavailable, UniqueViolation, changes_accounts
+from .base import Conflict, DatabaseUnavailable, Steps, T, UniqueViolation, changes_accounts, run
 
 log = logging.getLogger("gotrue_lite.store")
 
@@ -192,6 +192,10 @@ class PostgresDatabase:
                 await conn.execute(sql)
             finally:
                 self.account_writes += 1  # migrations: assume anything changed
+
+    async def run_transaction(self, steps: Steps[T]) -> T:
+        async with self.transaction() as tx:
+            return await run(tx, steps)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Conn]:

@@ -6,8 +6,8 @@ import uuid
 
 from .. import clock
 from ..models import AMREntry, RefreshToken, Session, User
-from .base import Executor
-from .sql import NIL_UUID, aliased, insert, update
+from .base import Executor, Statement, Steps
+from .sql import NIL_UUID, aliased, insert, insert_sql
 
 SESSION_COLUMNS = "id, user_id, created_at, updated_at, factor_id, aal, not_after, refreshed_at, user_agent, ip, tag"
 TOKEN_COLUMNS = "id, token, user_id, revoked, created_at, updated_at, parent, session_id"
@@ -45,10 +45,11 @@ async def exists(ex: Executor, session_id: str) -> bool:
     return await ex.fetch_val("SELECT 1 FROM sessions WHERE id = $1", session_id) is not None
 
 
-async def touch(ex: Executor, session_id: str, *, user_agent: str | None, ip: str | None) -> None:
+def touch(session_id: str, *, user_agent: str | None, ip: str | None) -> Steps[None]:
     now = clock.now()
-    await update(ex, "sessions", "id", session_id,
-                 {"refreshed_at": now, "updated_at": now, "user_agent": user_agent or None, "ip": ip or None})
+    # refreshed_at is `timestamp without time zone` upstream, updated_at is not: one value each.
+    yield Statement("UPDATE sessions SET refreshed_at = $2, updated_at = $3, user_agent = $4, ip = $5 WHERE id = $1",
+                    (session_id, now, now, user_agent or None, ip or None), "count")
 
 
 async def delete(ex: Executor, session_id: str) -> None:
@@ -64,9 +65,9 @@ async def delete_for_user(ex: Executor, user_id: str, *, keep: str | None = None
 
 # Refresh tokens ---------------------------------------------------------------------------
 
-async def add_refresh_token(ex: Executor, token: str, user_id: str, session_id: str, parent: str | None) -> None:
+def add_refresh_token(token: str, user_id: str, session_id: str, parent: str | None) -> Steps[None]:
     now = clock.now()
-    await insert(ex, "refresh_tokens", {
+    values = {
         "instance_id": NIL_UUID,
         "token": token,
         "user_id": user_id,
@@ -75,11 +76,12 @@ async def add_refresh_token(ex: Executor, token: str, user_id: str, session_id: 
         "updated_at": now,
         "parent": parent or "",
         "session_id": session_id,
-    })
+    }
+    yield Statement(insert_sql("refresh_tokens", list(values)), tuple(values.values()), "count")
 
 
-async def find_refresh_token(ex: Executor, token: str) -> RefreshToken | None:
-    row = await ex.fetch_one(f"SELECT {TOKEN_COLUMNS} FROM refresh_tokens WHERE token = $1", token)
+def find_refresh_token(token: str) -> Steps[RefreshToken | None]:
+    row = yield Statement(f"SELECT {TOKEN_COLUMNS} FROM refresh_tokens WHERE token = $1", (token,), "one")
     return None if row is None else RefreshToken.from_row(row)
 
 
@@ -95,26 +97,26 @@ async def find_refresh_token_with_session(ex: Executor, token: str) -> tuple[Ref
     return found, session, owner
 
 
-async def active_refresh_token(ex: Executor, session_id: str) -> RefreshToken | None:
+def active_refresh_token(session_id: str) -> Steps[RefreshToken | None]:
     """The session's current token: the newest one not revoked."""
-    row = await ex.fetch_one(
+    row = yield Statement(
         f"SELECT {TOKEN_COLUMNS} FROM refresh_tokens WHERE session_id = $1 AND revoked = false "
         "ORDER BY id DESC LIMIT 1",
-        session_id,
+        (session_id,), "one",
     )
     return None if row is None else RefreshToken.from_row(row)
 
 
-async def revoke_refresh_token(ex: Executor, token_id: int) -> None:
+def revoke_refresh_token(token_id: int) -> Steps[None]:
     # updated_at becomes the anchor of the reuse interval.
-    await ex.execute("UPDATE refresh_tokens SET revoked = true, updated_at = $2 WHERE id = $1", token_id, clock.now())
+    yield Statement("UPDATE refresh_tokens SET revoked = true, updated_at = $2 WHERE id = $1",
+                    (token_id, clock.now()), "count")
 
 
-async def revoke_session_tokens(ex: Executor, session_id: str) -> None:
-    await ex.execute(
+def revoke_session_tokens(session_id: str) -> Steps[None]:
+    yield Statement(
         "UPDATE refresh_tokens SET revoked = true, updated_at = $2 WHERE session_id = $1 AND revoked = false",
-        session_id,
-        clock.now(),
+        (session_id, clock.now()), "count",
     )
 
 

@@ -10,13 +10,17 @@ import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, NoReturn
 
 import aiosqlite
 
-from .base import Conflict, UniqueViolation, changes_accounts
+from .base import Conflict, Statement, Steps, T, UniqueViolation, changes_accounts, run
 
 READERS = 4
+# aiosqlite offers no public call for running a function on its thread; _execute is the one
+# its own methods use, and _conn the sqlite3 connection it wraps. Should a release drop them,
+# run_transaction goes statement by statement instead.
+ONE_TRIP = hasattr(aiosqlite.Connection, "_execute") and hasattr(aiosqlite.Connection, "_conn")
 BUSY_TIMEOUT_MS = 5000
 
 
@@ -60,6 +64,14 @@ def _translate(sql: str) -> str:
     return re.sub(r"\$(\d+)", r"?\1", sql)
 
 
+def _raise_translated(exc: sqlite3.Error) -> NoReturn:
+    if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
+        raise UniqueViolation(str(exc)) from exc
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+        raise Conflict(str(exc)) from exc
+    raise exc
+
+
 def _row(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
     return {d[0]: v for d, v in zip(cursor.description, row)}
 
@@ -86,14 +98,48 @@ class _Conn:
             if fetch == "all":
                 return list(rows)
             return rows[0] if rows else None
-        except sqlite3.IntegrityError as exc:
-            if "UNIQUE" in str(exc):
-                raise UniqueViolation(str(exc)) from exc
+        except sqlite3.Error as exc:
+            _raise_translated(exc)
+
+    def _run_here(self, raw: sqlite3.Connection, statement: Statement) -> Any:
+        """One statement of run_transaction, on the connection's own thread."""
+        if changes_accounts(statement.sql):
+            self.wrote_accounts = True
+        try:
+            cursor = raw.execute(_translate(statement.sql), [_param(a) for a in statement.args])
+            try:
+                if statement.fetch == "count":
+                    return cursor.rowcount
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        except sqlite3.Error as exc:
+            _raise_translated(exc)
+        if statement.fetch == "all":
+            return rows
+        row = rows[0] if rows else None
+        if statement.fetch == "val":
+            return None if row is None else next(iter(row.values()))
+        return row
+
+    def _transaction_here(self, raw: sqlite3.Connection, steps: Steps[T]) -> T:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            _raise_translated(exc)
+        try:
+            statement = next(steps)
+            while True:
+                statement = steps.send(self._run_here(raw, statement))
+        except StopIteration as done:
+            raw.execute("COMMIT")
+            return done.value
+        except BaseException as exc:
+            raw.execute("COMMIT" if getattr(exc, "commit", False) else "ROLLBACK")
             raise
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise Conflict(str(exc)) from exc
-            raise
+
+    async def run_transaction(self, steps: Steps[T]) -> T:
+        return await self.raw._execute(lambda: self._transaction_here(self.raw._conn, steps))
 
     async def fetch_all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         return await self._run(sql, args, "all")
@@ -201,6 +247,15 @@ class SQLiteDatabase:
                 # before this cannot cache what it read.
                 if writer.wrote_accounts:
                     self.account_writes += 1
+
+    async def run_transaction(self, steps: Steps[T]) -> T:
+        if not ONE_TRIP:
+            async with self.transaction() as tx:
+                return await run(tx, steps)
+        # All of it in one trip to the writer's thread: the write lock is held for the
+        # statements' own time only.
+        async with self._writing() as writer:
+            return await writer.run_transaction(steps)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Conn]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import clock
 from ..models import Factor, Identity, Session, User
-from .base import Executor
+from .base import Executor, Statement, Steps, run
 from .sessions import SESSION_NAMES
 from .sql import NIL_UUID, aliased, insert, update
 
@@ -51,7 +51,7 @@ def _user_sql(where: str, *, source: str = "users u", session: bool = False, loc
     )
 
 
-async def _user_of(ex: Executor, rows: list[dict[str, Any]]) -> User | None:
+def _user_from(rows: list[dict[str, Any]]) -> Steps[User | None]:
     if not rows:
         return None
     first = rows[0]
@@ -60,11 +60,15 @@ async def _user_of(ex: Executor, rows: list[dict[str, Any]]) -> User | None:
     )
     factors: tuple[Factor, ...] = ()
     if first["has_factors"]:
-        found = await ex.fetch_all(
-            f"SELECT {FACTOR_COLUMNS} FROM mfa_factors WHERE user_id = $1 ORDER BY created_at", first["id"]
+        found = yield Statement(
+            f"SELECT {FACTOR_COLUMNS} FROM mfa_factors WHERE user_id = $1 ORDER BY created_at", (first["id"],)
         )
         factors = tuple(Factor.from_row(f) for f in found)
     return User.from_row({name: first[name] for name in _USER_NAMES}, identities=identities, factors=factors)
+
+
+async def _user_of(ex: Executor, rows: list[dict[str, Any]]) -> User | None:
+    return await run(ex, _user_from(rows))
 
 
 async def get(ex: Executor, user_id: str, *, lock: bool = False) -> User | None:
@@ -85,13 +89,13 @@ async def get_with_session(ex: Executor, user_id: str, session_id: str) -> tuple
     return await _user_of(ex, rows), _session_of(rows)
 
 
-async def lock_session(ex: Executor, session_id: str) -> tuple[User | None, Session | None]:
+def lock_session(session_id: str) -> Steps[tuple[User | None, Session | None]]:
     """Lock a session row (inside a transaction) and read it with its user in one statement."""
-    rows = await ex.fetch_all(
+    rows = yield Statement(
         _user_sql("s.id = $1", source="sessions s JOIN users u ON u.id = s.user_id", session=True, lock="s"),
-        session_id,
+        (session_id,),
     )
-    return await _user_of(ex, rows), _session_of(rows)
+    return (yield from _user_from(rows)), _session_of(rows)
 
 
 async def get_bare(ex: Executor, user_id: str) -> User | None:

@@ -1,0 +1,74 @@
+"""Transactions written as steps (store.base.Steps): committed, rolled back or committed despite
+the error exactly as db.transaction() would, on PostgreSQL, on SQLite in one trip to its writer
+thread, and on SQLite statement by statement (the fallback)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from gotrue_lite.errors import APIError
+from gotrue_lite.store import UniqueViolation
+from gotrue_lite.store import sqlite as sqlite_backend
+from gotrue_lite.store.base import Statement
+from helpers import db_of
+
+INSERT = "INSERT INTO flow_state (id, auth_code, code_challenge_method, code_challenge, provider_type, authentication_method, created_at, updated_at) VALUES ($1, $2, 's256', 'c', 'email', 'email', $3, $3)"
+
+
+@pytest.fixture(params=["one trip", "by statement"])
+def db(request, server, backend, monkeypatch):
+    if backend == "postgres" and request.param == "by statement":
+        pytest.skip("PostgreSQL has one way")
+    monkeypatch.setattr(sqlite_backend, "ONE_TRIP", request.param == "one trip")
+    return db_of(server)
+
+
+def _flows(server, ids):
+    rows = server.run(db_of(server).fetch_all("SELECT id FROM flow_state"))
+    return {r["id"] for r in rows} & set(ids)
+
+
+def _insert(ids, then=None):
+    from gotrue_lite import clock
+    for flow_id in ids:
+        count = yield Statement(INSERT, (flow_id, "code-" + flow_id, clock.now()), "count")
+        assert count == 1
+    found = yield Statement("SELECT count(*) AS n FROM flow_state WHERE id = $1", (ids[0],), "val")
+    if then is not None:
+        raise then
+    return found
+
+
+def test_steps_commit_and_return(server, db):
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    assert server.run(db.run_transaction(_insert(ids))) == 1
+    assert _flows(server, ids) == set(ids)
+
+
+def test_an_error_rolls_everything_back(server, db):
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    with pytest.raises(APIError):
+        server.run(db.run_transaction(_insert(ids, APIError(400, "validation_failed", "no"))))
+    assert _flows(server, ids) == set()
+    with pytest.raises(ZeroDivisionError):
+        server.run(db.run_transaction(_insert(ids, ZeroDivisionError())))
+    assert _flows(server, ids) == set()
+
+
+def test_an_error_that_asks_to_commit_keeps_the_writes(server, db):
+    ids = [str(uuid.uuid4()) for _ in range(2)]
+    with pytest.raises(APIError) as raised:
+        server.run(db.run_transaction(_insert(ids, APIError(400, "refresh_token_already_used", "x", commit=True))))
+    assert raised.value.error_code == "refresh_token_already_used"
+    assert _flows(server, ids) == set(ids)
+
+
+def test_a_failing_statement_ends_the_steps_and_keeps_nothing(server, db):
+    taken = str(uuid.uuid4())
+    server.run(db.run_transaction(_insert([taken])))
+    fresh = str(uuid.uuid4())
+    with pytest.raises(UniqueViolation):
+        server.run(db.run_transaction(_insert([fresh, taken])))
+    assert _flows(server, [taken, fresh]) == {taken}
