@@ -121,7 +121,7 @@ async def refresh(ctx: Context, presented: str, client: Client) -> dict[str, Any
     db = ctx.db
 
     # Phase A: one plain read, so hopeless requests never take the write lock.
-    token, session, owner = await session_store.find_refresh_token_with_session(db, presented)
+    token, session, owner, amr = await session_store.find_refresh_token_with_session(db, presented)
     if token is None:
         raise _token_not_found()
     if session is None:
@@ -140,9 +140,8 @@ async def refresh(ctx: Context, presented: str, client: Client) -> dict[str, Any
     reason = _expiry_reason(ctx, session, token.updated_at)
     if reason is not None:
         raise APIError(400, "session_expired", f"Invalid Refresh Token: Session Expired{reason}")
-    # Methods are added only when a session is created (or stepped up): no need to hold a lock.
-    amr = await session_store.methods(db, session.id)
-
+    # amr, read with the token: methods are added only when a session is created (or stepped
+    # up), so there is no need to read them under the lock.
     user, session, issued = await db.run_transaction(_rotate(ctx, presented, token.session_id, client))
     return token_response(ctx, user, session.id, amr, issued)
 

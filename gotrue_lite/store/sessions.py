@@ -15,8 +15,10 @@ TOKEN_NAMES = TOKEN_COLUMNS.split(", ")
 SESSION_NAMES = SESSION_COLUMNS.split(", ")
 _TOKEN_WITH_SESSION = (
     f"SELECT {aliased('t', TOKEN_NAMES, 't_')}, {aliased('s', SESSION_NAMES, 's_')}, "
-    "u.id AS u_id, u.banned_until AS u_banned_until FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id LEFT JOIN users u ON u.id = s.user_id "
-    "WHERE t.token = $1"
+    "u.id AS u_id, u.banned_until AS u_banned_until, "
+    "a.authentication_method AS a_method, a.updated_at AS a_updated_at "
+    "FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id LEFT JOIN users u ON u.id = s.user_id "
+    "LEFT JOIN mfa_amr_claims a ON a.session_id = s.id WHERE t.token = $1 ORDER BY a.updated_at DESC"
 )
 
 
@@ -85,16 +87,21 @@ def find_refresh_token(token: str) -> Steps[RefreshToken | None]:
     return None if row is None else RefreshToken.from_row(row)
 
 
-async def find_refresh_token_with_session(ex: Executor, token: str) -> tuple[RefreshToken | None, Session | None, User | None]:
-    """A presented token with its session and the session's owner, in one statement. The owner
-    carries only its id and ban: enough to turn a hopeless refresh away before any lock."""
-    row = await ex.fetch_one(_TOKEN_WITH_SESSION, token)
-    if row is None:
-        return None, None, None
+async def find_refresh_token_with_session(
+    ex: Executor, token: str
+) -> tuple[RefreshToken | None, Session | None, User | None, list[AMREntry]]:
+    """A presented token with its session, the session's owner and the session's methods (as
+    methods() lists them), in one statement. The owner carries only its id and ban: enough to
+    turn a hopeless refresh away before any lock."""
+    rows = await ex.fetch_all(_TOKEN_WITH_SESSION, token)
+    if not rows:
+        return None, None, None, []
+    row = rows[0]
     found = RefreshToken.from_row({c: row["t_" + c] for c in TOKEN_NAMES})
     session = None if row["s_id"] is None else Session.from_row({c: row["s_" + c] for c in SESSION_NAMES})
     owner = None if row["u_id"] is None else User(id=row["u_id"], banned_until=row["u_banned_until"])
-    return found, session, owner
+    amr = [_amr_entry(r["a_method"], r["a_updated_at"]) for r in rows if r["a_method"] is not None]
+    return found, session, owner, amr
 
 
 def active_refresh_token(session_id: str) -> Steps[RefreshToken | None]:
@@ -138,7 +145,7 @@ async def record_method(ex: Executor, session_id: str, method: str) -> AMREntry:
         now,
         method,
     )
-    return AMREntry(method, int(now.timestamp()))
+    return _amr_entry(method, now)
 
 
 async def methods(ex: Executor, session_id: str) -> list[AMREntry]:
@@ -147,4 +154,8 @@ async def methods(ex: Executor, session_id: str) -> list[AMREntry]:
         "ORDER BY updated_at DESC",
         session_id,
     )
-    return [AMREntry(r["authentication_method"], int(r["updated_at"].timestamp())) for r in rows]
+    return [_amr_entry(r["authentication_method"], r["updated_at"]) for r in rows]
+
+
+def _amr_entry(method: str, updated_at) -> AMREntry:
+    return AMREntry(method, int(updated_at.timestamp()))
