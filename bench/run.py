@@ -243,9 +243,10 @@ class Process:
         self._log.close()
 
 
-def server_env(database_url: str, port: int) -> dict[str, str]:
+def server_env(database_url: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("GOTRUE_", "API_EXTERNAL_URL")) and k not in ("DATABASE_URL", "PORT")}
+    env.update(extra or {})
     env.update(
         DATABASE_URL=database_url,
         GOTRUE_JWT_SECRET=JWT_SECRET,
@@ -352,6 +353,7 @@ class Options:
     bcrypt_samples: int
     profile_dir: str | None = None
     wait_quiet: float = 0.0
+    server_settings: dict[str, str] = field(default_factory=dict)  # --server-env
 
     @property
     def warmup(self) -> float:
@@ -612,7 +614,8 @@ class Bench:
     def _start(self, backend: str, workdir: Path, database_url: str) -> Process:
         port = free_port()
         server = Process(f"gotrue-lite ({backend})", [sys.executable, "-m", "gotrue_lite", "serve"],
-                         server_env(database_url, port), str(workdir), port, "/health",
+                         server_env(database_url, port, self.opts.server_settings),
+                         str(workdir), port, "/health",
                          str(workdir / "server.log"))
         if backend == "postgres":
             server.pg_database = database_url.rsplit("/", 1)[1]
@@ -637,7 +640,7 @@ class Bench:
         import bcrypt
 
         opts = self.opts
-        env = server_env(database_url, 0)
+        env = server_env(database_url, 0, self.opts.server_settings)
         done = subprocess.run([sys.executable, "-m", "gotrue_lite", "migrate"], env=env, cwd=str(workdir),
                               capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
@@ -941,7 +944,8 @@ def render_markdown(env: dict[str, Any], L: dict[str, Any], rows: list[Row], tar
              f"{procs} load-generator process(es); run took {elapsed:.0f} s ({env['date']})\n"
              f"- bcrypt cost-10 check: {L['bcrypt_check_ms']:.1f} ms CPU "
              f"({L['bcrypt_check_wall_ms']:.1f} ms wall) → bcrypt limit {L['bcrypt_limit_rps']:.1f} sign-ins/s"
-             + (f"; bare aiohttp: {L['bare_rps']:,.0f} req/s" if "bare_rps" in L else ""))
+             + (f"; bare aiohttp: {L['bare_rps']:,.0f} req/s" if "bare_rps" in L else "")
+             + (f"\n- server settings: {env['server_settings']}" if env.get("server_settings") else ""))
     verdicts = ["| target | backend | result | measured |", "|---|---|---|---|"]
     for t in targets:
         verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "NOT MET")
@@ -974,7 +978,15 @@ def parse_args(argv: list[str] | None) -> tuple[Options, argparse.Namespace]:
                    help="py-spy record the server during each scenario into DIR (collapsed stacks; "
                         "summarise with python -m bench.profile_report DIR/*.txt)")
     p.add_argument("--markdown", metavar="PATH", help="also write the tables as Markdown")
+    p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting for the server under test, e.g. GOTRUE_LITE_USER_CACHE_TTL=0 (repeatable)")
     args = p.parse_args(argv)
+    server_settings = {}
+    for item in args.server_env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            p.error(f"--server-env expects NAME=VALUE, not {item!r}")
+        server_settings[name] = value
     scenarios = {s.strip() for s in args.scenarios.split(",") if s.strip()}
     unknown = scenarios - set(ALL_SCENARIOS)
     if unknown:
@@ -990,7 +1002,7 @@ def parse_args(argv: list[str] | None) -> tuple[Options, argparse.Namespace]:
         procs=max(1, args.procs or default_processes()), scenarios=scenarios,
         big=(not args.quick) if args.big is None else args.big, quick=args.quick,
         bcrypt_samples=10 if args.quick else 30, profile_dir=args.profile,
-        wait_quiet=max(0.0, args.wait_quiet),
+        wait_quiet=max(0.0, args.wait_quiet), server_settings=server_settings,
     )
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
@@ -1013,6 +1025,7 @@ def main(argv: list[str] | None = None) -> int:
                 skipped.append(problem)
                 opts.backends.remove("postgres")
         env = bench.environment()
+        env["server_settings"] = " ".join(f"{k}={v}" for k, v in opts.server_settings.items())
         log(f"{env['nproc']} cores ({env['cpu']}), Python {env['python']}, "
             f"{opts.duration:g}s per scenario, concurrency {opts.concurrency}, {opts.procs} load process(es)")
         bench.measure_limits()
@@ -1031,6 +1044,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{opts.duration:g}s/scenario, concurrency {opts.concurrency}")
     print(f"limits: bcrypt check {L['bcrypt_check_ms']:.1f} ms -> {L['bcrypt_limit_rps']:.1f} sign-ins/s; "
           + (f"bare aiohttp {L['bare_rps']:,.0f} req/s" if "bare_rps" in L else "bare aiohttp not measured"))
+    if env.get("server_settings"):
+        print(f"server settings: {env['server_settings']}")
     print()
     print(table(bench.rows))
     if bench.seeding:

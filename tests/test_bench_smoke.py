@@ -19,7 +19,8 @@ def test_bench_runs_one_scenario_on_sqlite(tmp_path: Path) -> None:
     report = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--backend", "sqlite", "--scenarios", "user", "--duration", "2",
-         "--concurrency", "4", "--no-big", "--json", str(report)],
+         "--concurrency", "4", "--no-big", "--json", str(report),
+         "--server-env", "GOTRUE_LITE_USER_CACHE_TTL=0"],
         cwd=REPO, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
@@ -29,6 +30,7 @@ def test_bench_runs_one_scenario_on_sqlite(tmp_path: Path) -> None:
         assert column in out, out
     assert "GET /user" in out and "bare aiohttp (limit)" in out, out
     assert "targets:" in out, out
+    assert "server settings: GOTRUE_LITE_USER_CACHE_TTL=0" in out, out
 
     data = json.loads(report.read_text())
     rows = {(r["scenario"], r["backend"]): r for r in data["rows"]}
