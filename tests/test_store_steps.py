@@ -72,3 +72,32 @@ def test_a_failing_statement_ends_the_steps_and_keeps_nothing(server, db):
     with pytest.raises(UniqueViolation):
         server.run(db.run_transaction(_insert([fresh, taken])))
     assert _flows(server, [taken, fresh]) == {taken}
+
+
+def test_a_commit_that_fails_leaves_no_transaction_open(server, db, backend):
+    """SQLite: a COMMIT can fail (here a deferred foreign key; in life a full disk) and leave the
+    transaction open on the writer; it is rolled back, so the next write still works."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL ends a transaction whose COMMIT fails by itself")
+    orphan = str(uuid.uuid4())
+
+    def dangling():
+        from gotrue_lite import clock
+        yield Statement("PRAGMA defer_foreign_keys = ON", (), "count")
+        yield Statement("INSERT INTO identities (id, provider_id, user_id, identity_data, provider, created_at, "
+                        "updated_at) VALUES ($1, $1, $2, '{}', 'email', $3, $3)",
+                        (str(uuid.uuid4()), orphan, clock.now()), "count")
+
+    async def through_transaction():
+        async with db.transaction() as tx:
+            await tx.execute("PRAGMA defer_foreign_keys = ON")
+            await tx.execute("INSERT INTO identities (id, provider_id, user_id, identity_data, provider) "
+                             "VALUES ($1, $1, $2, '{}', 'email')", str(uuid.uuid4()), orphan)
+
+    for attempt in (lambda: db.run_transaction(dangling()), through_transaction):
+        with pytest.raises(Exception, match="FOREIGN KEY"):
+            server.run(attempt())
+        ids = [str(uuid.uuid4())]
+        assert server.run(db.run_transaction(_insert(ids))) == 1  # the writer is usable again
+        assert _flows(server, ids) == set(ids)
+    assert server.run(db.fetch_val("SELECT count(*) FROM identities WHERE user_id = $1", orphan)) == 0

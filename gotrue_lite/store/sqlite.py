@@ -132,11 +132,32 @@ class _Conn:
             while True:
                 statement = steps.send(self._run_here(raw, statement))
         except StopIteration as done:
-            raw.execute("COMMIT")
-            return done.value
+            result = done.value
         except BaseException as exc:
-            raw.execute("COMMIT" if getattr(exc, "commit", False) else "ROLLBACK")
+            self._finish_here(raw, "COMMIT" if getattr(exc, "commit", False) else "ROLLBACK")
             raise
+        self._finish_here(raw, "COMMIT")
+        return result
+
+    async def finish(self, how: str) -> None:
+        """COMMIT or ROLLBACK, leaving no transaction open whatever happens (see _finish_here)."""
+        try:
+            await self.execute(how)
+        except BaseException:
+            if self.raw.in_transaction:
+                await self.raw.execute_fetchall("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _finish_here(raw: sqlite3.Connection, how: str) -> None:
+        try:
+            raw.execute(how)
+        except sqlite3.Error as exc:
+            # A COMMIT that failed (another process holds the file) leaves the transaction
+            # open: end it, or the next BEGIN on this connection would fail too.
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+            _raise_translated(exc)
 
     async def run_transaction(self, steps: Steps[T]) -> T:
         return await self.raw._execute(lambda: self._transaction_here(self.raw._conn, steps))
@@ -264,10 +285,10 @@ class SQLiteDatabase:
             try:
                 yield tx
             except BaseException as exc:
-                await tx.execute("COMMIT" if getattr(exc, "commit", False) else "ROLLBACK")
+                await tx.finish("COMMIT" if getattr(exc, "commit", False) else "ROLLBACK")
                 raise
             else:
-                await tx.execute("COMMIT")
+                await tx.finish("COMMIT")
 
 
 def _is_write(sql: str) -> bool:
