@@ -103,6 +103,9 @@ def test_admin_token_with_a_dead_session_is_refused(shared):
     claims = claims_of(session["access_token"])
     token = mint({"sub": claims["sub"], "role": "service_role", "session_id": str(uuid.uuid4())})
     assert_error(call(shared, "GET", "/admin/users", token=token), 403, "session_not_found")
+    malformed = mint({"sub": claims["sub"], "role": "service_role", "session_id": "not-a-uuid"})
+    assert_error(call(shared, "GET", "/admin/users", token=malformed), 403, "bad_jwt",
+                 "invalid claim: session_id claim must be a UUID")
 
 
 def test_errors_use_the_2024_format_when_asked(shared):

@@ -178,10 +178,7 @@ def _session_id(claims: dict[str, Any]) -> str | None:
 
 async def _session_of(ctx: Context, claims: dict[str, Any]) -> Session | None:
     """The session the token names (None when it names none); a vanished one is a 403."""
-    try:
-        session_id, bad_session_id = _session_id(claims), None
-    except APIError as exc:  # upstream reports a missing user first
-        session_id, bad_session_id = None, exc
+    session_id = _session_id(claims)
     if session_id is None:
         return None
     session = await session_store.get(ctx.db, session_id)
