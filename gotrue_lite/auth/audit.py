@@ -7,8 +7,8 @@ from typing import Any
 
 from ..models import User
 from ..store import Executor
-from ..store.base import Steps, run
 from ..store import audit as audit_store
+from ..store.base import Steps, run
 from . import Context
 
 log = logging.getLogger("gotrue_lite.audit")

@@ -13,9 +13,9 @@ from .. import clock, crypto
 from ..errors import APIError, validation
 from ..models import AMREntry, Session, User
 from ..store import Executor
-from ..store.base import Steps, run
 from ..store import sessions as session_store
 from ..store import users as user_store
+from ..store.base import Steps, run
 from . import Client, Context, audit
 
 _LEGACY_TOKEN = re.compile(r"^[a-z0-9]{12}$")

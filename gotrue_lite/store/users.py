@@ -99,7 +99,7 @@ def lock_session(session_id: str) -> Steps[tuple[User | None, Session | None]]:
 
 
 async def get_bare(ex: Executor, user_id: str) -> User | None:
-    """The user row alone, for the hot path of authenticating a request."""
+    """The user row alone, where its identities and factors are not needed."""
     row = await ex.fetch_one(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id)
     return None if row is None else User.from_row(row)
 
