@@ -181,6 +181,20 @@ def rows(server: Server, query: str, *args: Any) -> list[dict[str, Any]]:
     return server.run(db_of(server).fetch_all(query, *args))
 
 
+def connection_refused(port: int) -> bool:
+    """Nothing listens on the port. A connection reset means the listener is closing with this
+    attempt in its backlog: not refused yet, so a caller polling this asks again."""
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return False
+    except ConnectionResetError:
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

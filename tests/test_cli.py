@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpers import connection_refused
+
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 30.0
 # Start-up errors must be reported at once, not after a connect retry loop.
@@ -52,14 +54,6 @@ def port_is_free(port: int) -> bool:
             sock.bind(("127.0.0.1", port))
         except OSError:
             return False
-        return True
-
-
-def connection_refused(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return False
-    except ConnectionRefusedError:
         return True
 
 

@@ -31,6 +31,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpers import connection_refused
+
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "a-fault-test-secret-of-at-least-32-chars!"
 PASSWORD = "correct-horse-battery"
@@ -45,16 +47,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def connection_refused(port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return False
-    except ConnectionRefusedError:
-        return True
 
 
 def base_env(**extra: str) -> dict[str, str]:
