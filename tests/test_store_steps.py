@@ -4,6 +4,7 @@ thread, and on SQLite statement by statement (the fallback)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -101,3 +102,27 @@ def test_a_commit_that_fails_leaves_no_transaction_open(server, db, backend):
         assert server.run(db.run_transaction(_insert(ids))) == 1  # the writer is usable again
         assert _flows(server, ids) == set(ids)
     assert server.run(db.fetch_val("SELECT count(*) FROM identities WHERE user_id = $1", orphan)) == 0
+
+
+def test_steps_arriving_together_keep_their_own_outcomes(server, db):
+    """On SQLite steps that arrive together are committed together (group commit), each in a
+    savepoint: one that fails is undone alone, one whose error asks to commit is kept, and the
+    others commit. On PostgreSQL each is a transaction of its own; the outcomes are the same."""
+    ids = {name: [str(uuid.uuid4())] for name in ("first", "failing", "second", "kept", "third")}
+
+    async def together():
+        return await asyncio.gather(
+            db.run_transaction(_insert(ids["first"])),
+            db.run_transaction(_insert(ids["failing"], APIError(400, "validation_failed", "no"))),
+            db.run_transaction(_insert(ids["second"])),
+            db.run_transaction(_insert(ids["kept"], APIError(400, "refresh_token_already_used", "x", commit=True))),
+            db.run_transaction(_insert(ids["third"])),
+            return_exceptions=True,
+        )
+
+    first, failing, second, kept, third = server.run(together())
+    assert (first, second, third) == (1, 1, 1)
+    assert isinstance(failing, APIError) and failing.error_code == "validation_failed"
+    assert isinstance(kept, APIError) and kept.error_code == "refresh_token_already_used"
+    every = [flow for flows in ids.values() for flow in flows]
+    assert _flows(server, every) == set(ids["first"] + ids["second"] + ids["kept"] + ids["third"])

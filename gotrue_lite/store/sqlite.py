@@ -17,6 +17,7 @@ import aiosqlite
 from .base import Conflict, Statement, Steps, T, UniqueViolation, changes_accounts, run
 
 READERS = 4
+BATCH = 64  # steps committed together at most
 # aiosqlite offers no public call for running a function on its thread; _execute is the one
 # its own methods use, and _conn the sqlite3 connection it wraps. Should a release drop them,
 # run_transaction goes statement by statement instead.
@@ -122,22 +123,37 @@ class _Conn:
             return None if row is None else next(iter(row.values()))
         return row
 
-    def _transaction_here(self, raw: sqlite3.Connection, steps: Steps[T]) -> T:
-        try:
-            raw.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            _raise_translated(exc)
+    def _steps_here(self, raw: sqlite3.Connection, steps: Steps[T]) -> T:
         try:
             statement = next(steps)
             while True:
                 statement = steps.send(self._run_here(raw, statement))
         except StopIteration as done:
-            result = done.value
-        except BaseException as exc:
-            self._finish_here(raw, "COMMIT" if getattr(exc, "commit", False) else "ROLLBACK")
+            return done.value
+
+    def _batch_here(self, raw: sqlite3.Connection, batch: list[Steps[Any]]) -> list[tuple[bool, Any]]:
+        """Several steps in one transaction, each in a savepoint of its own: one that raises is
+        undone alone (kept if its error asks to commit), the others commit together."""
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            _raise_translated(exc)
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            for steps in batch:
+                raw.execute("SAVEPOINT steps")
+                try:
+                    outcomes.append((True, self._steps_here(raw, steps)))
+                except Exception as exc:
+                    if not getattr(exc, "commit", False):
+                        raw.execute("ROLLBACK TO steps")
+                    outcomes.append((False, exc))
+                raw.execute("RELEASE steps")
+        except BaseException:
+            self._finish_here(raw, "ROLLBACK")
             raise
         self._finish_here(raw, "COMMIT")
-        return result
+        return outcomes
 
     async def finish(self, how: str) -> None:
         """COMMIT or ROLLBACK, leaving no transaction open whatever happens (see _finish_here)."""
@@ -159,8 +175,8 @@ class _Conn:
                 raw.execute("ROLLBACK")
             _raise_translated(exc)
 
-    async def run_transaction(self, steps: Steps[T]) -> T:
-        return await self.raw._execute(lambda: self._transaction_here(self.raw._conn, steps))
+    async def run_batch(self, batch: list[Steps[Any]]) -> list[tuple[bool, Any]]:
+        return await self.raw._execute(lambda: self._batch_here(self.raw._conn, batch))
 
     async def fetch_all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         return await self._run(sql, args, "all")
@@ -187,6 +203,8 @@ class SQLiteDatabase:
         self._readers: asyncio.Queue[_Conn] = asyncio.Queue()
         self._all: list[aiosqlite.Connection] = []
         self.account_writes = 0
+        self._waiting: list[tuple[Steps[Any], asyncio.Future]] = []  # run_transaction's queue
+        self._committer: asyncio.Task | None = None
 
     async def _connect(self) -> _Conn:
         conn = await aiosqlite.connect(
@@ -273,10 +291,34 @@ class SQLiteDatabase:
         if not ONE_TRIP:
             async with self.transaction() as tx:
                 return await run(tx, steps)
-        # All of it in one trip to the writer's thread: the write lock is held for the
-        # statements' own time only.
-        async with self._writing() as writer:
-            return await writer.run_transaction(steps)
+        # Group commit: the steps wait their turn with any others that arrive meanwhile, and
+        # the waiting ones run together in one transaction, in one trip to the writer's thread,
+        # each in a savepoint of its own (as if one after the other, which is what SQLite's
+        # single writer does anyway), so one COMMIT and one wake-up serve them all.
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((steps, done))
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_waiting())
+        return await done
+
+    async def _commit_waiting(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+                try:
+                    async with self._writing() as writer:
+                        outcomes = await writer.run_batch([steps for steps, _ in batch])
+                except asyncio.CancelledError:  # shutting down
+                    for _, done in batch + self._waiting:
+                        done.cancel()
+                    raise
+                except Exception as exc:  # the transaction itself failed: every one of them did
+                    outcomes = [(False, exc)] * len(batch)
+                for (_, done), (ok, value) in zip(batch, outcomes):
+                    if not done.done():  # its request may have gone away meanwhile
+                        done.set_result(value) if ok else done.set_exception(value)
+        finally:
+            self._committer = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Conn]:
