@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import json
 import os
 import re
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -144,6 +149,17 @@ def claims_of(token: str, secret: str = JWT_SECRET) -> dict[str, Any]:
     return jwt.decode(token, secret, algorithms=["HS256"], options={"verify_aud": False})
 
 
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forge_hmac(header: dict, claims: dict, key: bytes) -> str:
+    """A JWT with any header, HMAC-SHA256-signed with any bytes (for algorithm-confusion attempts)."""
+    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64url(signature)}"
+
+
 def mint(claims: dict[str, Any], secret: str = JWT_SECRET, algorithm: str = "HS256", **kwargs) -> str:
     now = int(time.time())
     full = {"aud": "authenticated", "role": "authenticated", "iat": now, "exp": now + 3600, **claims}
@@ -179,6 +195,20 @@ def sql(server: Server, statement: str, *args: Any) -> int:
 
 def rows(server: Server, query: str, *args: Any) -> list[dict[str, Any]]:
     return server.run(db_of(server).fetch_all(query, *args))
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """A minimal environment for a server or CLI subprocess: never the developer's GOTRUE_*
+    (or DATABASE_URL, PORT, …)."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(extra)
+    return env
 
 
 def connection_refused(port: int) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers import connection_refused
+from helpers import connection_refused, process_env
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 30.0
@@ -29,17 +29,7 @@ SECRET = "a-configured-secret-of-at-least-32-chars"
 UNREACHABLE_POSTGRES = "postgresql://postgres@127.0.0.1:1/nope"
 
 
-def base_env(**extra: str) -> dict[str, str]:
-    """A minimal environment: never the developer's GOTRUE_* (or DATABASE_URL, PORT, …)."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "PYTHONPATH": str(REPO),
-        "LANG": "C.UTF-8",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.update(extra)
-    return env
+base_env = process_env
 
 
 def free_port() -> int:

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from supabase_auth import AsyncGoTrueClient, SyncGoTrueClient
 from supabase_auth.errors import AuthApiError, AuthInvalidJwtError, AuthWeakPasswordError
 
+from helpers import b64url
+
 PASSWORD = "correct-horse-battery-1"
 REFRESH_TOKEN_SHAPE = re.compile(r"^[a-z2-7]{12}$")
 
@@ -319,10 +321,6 @@ def test_sign_out_scopes(server, client_for, scope, survivors):
 
 
 # --- JWKS and get_claims -----------------------------------------------------------------
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def b64int(value: int) -> str:

@@ -8,7 +8,6 @@ tests are skipped with the reason — or fail, under GOTRUE_LITE_REQUIRE_CLIENTS
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import hashlib
 import json
@@ -26,6 +25,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from helpers import b64url
 
 CLIENTS = Path(__file__).parent / "clients"
 SITE_URL = "http://localhost:3000"
@@ -215,10 +215,6 @@ def mails(server, address: str) -> list[dict]:
     resp = httpx.get(f"{server.url}/_dev/mail", params={"email": address}, timeout=30)
     assert resp.status_code == 200, resp.text
     return resp.json()["messages"]
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _b64int(value: int) -> str:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PrivateFormat, PublicFormat, NoEncryption
 
 from gotrue_lite.config import ConfigError, Rate, Settings, load_settings, parse_duration
+from helpers import b64url
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -451,10 +452,6 @@ def test_providers_from_env(tmp_path):
 
 
 # --- JWT keys -------------------------------------------------------------------------------
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def int_b64(number: int) -> str:

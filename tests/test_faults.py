@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers import connection_refused
+from helpers import connection_refused, process_env
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "a-fault-test-secret-of-at-least-32-chars!"
@@ -50,18 +50,8 @@ def free_port() -> int:
 
 
 def base_env(**extra: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "PYTHONPATH": str(REPO),
-        "LANG": "C.UTF-8",
-        "PYTHONUNBUFFERED": "1",
-        "GOTRUE_JWT_SECRET": SECRET,
-        "GOTRUE_MAILER_AUTOCONFIRM": "true",
-        "GOTRUE_SITE_URL": "http://localhost:3000",
-    }
-    env.update(extra)
-    return env
+    return process_env(**{"GOTRUE_JWT_SECRET": SECRET, "GOTRUE_MAILER_AUTOCONFIRM": "true",
+                          "GOTRUE_SITE_URL": "http://localhost:3000", **extra})
 
 
 class Serve:

@@ -11,8 +11,6 @@ on an admin endpoint, on both backends.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -22,7 +20,7 @@ import pytest
 from jose import jwk, jwt
 
 from helpers import (
-    TIMEOUT, assert_error, bearer, logout, mint, new_email, rows, rsa_jwk, shared, signup_session, sql,  # noqa: F401
+    TIMEOUT, b64url, forge_hmac, assert_error, bearer, logout, mint, new_email, rows, rsa_jwk, shared, signup_session, sql,  # noqa: F401
 )
 
 BAD_JWT_PREFIX = "invalid JWT: unable to parse or verify signature"
@@ -36,17 +34,6 @@ USER_ENDPOINTS = [
     ("GET", "/reauthenticate", None),
 ]
 ADMIN_ENDPOINT = ("GET", "/admin/users", None)
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def forge_hmac(header: dict, claims: dict, key: bytes) -> str:
-    """A JWT with any header, HMAC-SHA256-signed with any bytes."""
-    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
-    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{b64url(signature)}"
 
 
 def unsigned(claims: dict, alg: str = "none") -> str:

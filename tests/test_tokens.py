@@ -19,15 +19,11 @@ from jose.exceptions import JOSEError
 
 from gotrue_lite import tokens
 from gotrue_lite.tokens import KeySet, TokenError
-from helpers import rsa_jwk
+from helpers import b64url, rsa_jwk
 
 SECRET = "a-test-secret-of-at-least-thirty-two-characters"
 DIGESTS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 OPTIONS = {"verify_aud": False, "verify_iss": False, "require_exp": True, "verify_at_hash": False}
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def unpadded_b64decode(text: str) -> bytes:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import time
 
@@ -13,7 +11,7 @@ import pytest
 from jose import jwt
 
 from helpers import (
-    PASSWORD, RFC3339_UTC, assert_error, claims_of, get_user, mint, new_email, put_user, refresh,  # noqa: F401
+    PASSWORD, RFC3339_UTC, assert_error, b64url, claims_of, forge_hmac, get_user, mint, new_email, put_user, refresh,  # noqa: F401
     rsa_jwk, shared, sign_in, signup_session, sql,
 )
 
@@ -25,17 +23,6 @@ TIMESTAMPS = {"email_confirmed_at", "invited_at", "phone_confirmed_at", "confirm
               "last_sign_in_at", "banned_until", "deleted_at", "created_at", "updated_at"}
 NEVER = {"encrypted_password", "password", "confirmation_token", "recovery_token", "email_change_token_new",
          "email_change_token_current", "phone_change_token", "reauthentication_token", "is_sso_user", "instance_id"}
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def forge(header: dict, claims: dict, key: bytes) -> str:
-    """A JWT with any header, HMAC-SHA256-signed with `key` (for algorithm-confusion attempts)."""
-    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
-    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{b64url(signature)}"
 
 
 def real_claims(session: dict) -> dict:
@@ -107,7 +94,7 @@ def test_bad_tokens_are_403_bad_jwt(shared, jwt_secret):
         "other secret": mint(claims, "another-secret-0123456789abcdefghijklmnop"),
         "expired": mint({**claims, "iat": now - 7200, "exp": now - 60}),
         "no exp": mint({**claims, "exp": None}),
-        "RS256 header, HMAC with the secret": forge({"alg": "RS256", "typ": "JWT"}, claims, jwt_secret.encode()),
+        "RS256 header, HMAC with the secret": forge_hmac({"alg": "RS256", "typ": "JWT"}, claims, jwt_secret.encode()),
         "HS512 with the secret": mint(claims, algorithm="HS512"),
         "tampered payload": session["access_token"].split(".")[0] + "." + b64url(
             json.dumps({**claims, "role": "service_role"}).encode()) + "." + session["access_token"].split(".")[2],
@@ -126,7 +113,7 @@ def test_algorithm_confusion_with_a_public_key(make_server, backend, jwt_secret)
     assert get_user(server, mint(real_claims(session))).status_code == 200  # HS256 via the oct key
     public = {k: key[k] for k in ("kty", "n", "e")}
     for secret in (json.dumps(public).encode(), base64.urlsafe_b64decode(key["n"] + "==")):
-        forged = forge({"alg": "HS256", "typ": "JWT", "kid": "rsa-user-1"}, real_claims(session), secret)
+        forged = forge_hmac({"alg": "HS256", "typ": "JWT", "kid": "rsa-user-1"}, real_claims(session), secret)
         body = assert_error(get_user(server, forged), 403, "bad_jwt")
         assert body["msg"].startswith(BAD_JWT_PREFIX)
 

@@ -92,30 +92,24 @@ def _strings(body: Params, *keys: str) -> None:
         body.opt_text(key)
 
 
-def _disabled(status: int, code: str, message: str) -> Handler:
+def _disabled(status: int, code: str, message: str, *, guard=None, kind: str = "") -> Handler:
+    """A handler that answers as upstream does with the feature off, after `guard` (the
+    authentication upstream runs first) when there is one."""
     async def handler(request: web.Request) -> web.Response:
+        if guard is not None:
+            await guard(request)
         raise APIError(status, code, message)
 
-    handler.__name__ = f"unavailable_{code}"
+    handler.__name__ = f"{kind}unavailable_{code}"
     return handler
 
 
 def _after_admin(status: int, code: str, message: str) -> Handler:
-    async def handler(request: web.Request) -> web.Response:
-        await authenticate_admin(request)
-        raise APIError(status, code, message)
-
-    handler.__name__ = f"admin_unavailable_{code}"
-    return handler
+    return _disabled(status, code, message, guard=authenticate_admin, kind="admin_")
 
 
 def _after_user(status: int, code: str, message: str) -> Handler:
-    async def handler(request: web.Request) -> web.Response:
-        await authenticate(request)
-        raise APIError(status, code, message)
-
-    handler.__name__ = f"user_unavailable_{code}"
-    return handler
+    return _disabled(status, code, message, guard=authenticate, kind="user_")
 
 
 SAML_DISABLED = (404, "saml_provider_disabled", "SAML 2.0 is disabled")
