@@ -20,7 +20,7 @@ import { GoTrueAdminApi, GoTrueClient } from '@supabase/auth-js';
 import {
   ANON_KEY, PASSWORD, SERVICE_ROLE_KEY, SITE_URL, authData, decodeJwt, done, email, fail,
   followLink, latestMail, memoryStorage, recordEvents, recordingFetch, scenario, serverUrl,
-  sessionSummary, step,
+  secureEmailChange, sessionSummary, step,
 } from './lib.mjs';
 
 let clientCount = 0;
@@ -231,25 +231,7 @@ scenarios.otp = async () => {
   await step('signIn_after_nonce', async () => authData(await client('after2').signInWithPassword({ email: E1, password: `${PASSWORD}-nonce` })));
 
   // Secure email change: one code to the new address, one to the current one.
-  const E3 = email('otp-moved');
-  await step('updateUser_email', async () => r.updateUser({ email: E3 }, { emailRedirectTo: `${SITE_URL}/moved` }));
-  let toNew;
-  let toCurrent;
-  await step('mail_email_change', async () => {
-    toNew = await latestMail(E3, { kind: 'email_change' });
-    toCurrent = await latestMail(E1, { kind: 'email_change' });
-    return { new: toNew, current: toCurrent };
-  });
-  await step('resend_email_change', async () => r.resend({ type: 'email_change', email: E1 }));
-  await step('mail_email_change_resent', async () => {
-    toNew = await latestMail(E3, { kind: 'email_change' });
-    toCurrent = await latestMail(E1, { kind: 'email_change' });
-    return { new: toNew, current: toCurrent };
-  });
-  await step('verifyOtp_email_change_new', async () => authData(await r.verifyOtp({ email: E3, token: toNew.code, type: 'email_change' })));
-  await step('verifyOtp_email_change_current', async () => authData(await r.verifyOtp({ email: E1, token: toCurrent.code, type: 'email_change' })));
-  await step('getUser_after_email_change', async () => r.getUser());
-  await step('signIn_new_email', async () => authData(await client('moved').signInWithPassword({ email: E3, password: `${PASSWORD}-nonce` })));
+  await secureEmailChange(r, { current: E1, moved: email('otp-moved'), password: `${PASSWORD}-nonce`, fresh: () => client('moved') });
 };
 
 /** Open the newest mailed link and exchange the ?code= it redirects to, like an app's callback page. */

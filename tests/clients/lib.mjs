@@ -18,7 +18,7 @@ if (!scenario || !serverUrl) {
 }
 export const ANON_KEY = process.env.GL_ANON_KEY ?? '';
 export const SERVICE_ROLE_KEY = process.env.GL_SERVICE_ROLE_KEY ?? '';
-const TAG = process.env.GL_TAG || Math.random().toString(16).slice(2, 10);
+const TAG = process.env.GL_TAG || `t${Math.random().toString(16).slice(2, 10)}`;  // never all digits: see latestMail's code
 
 export const PASSWORD = 'correct-horse-battery-1';
 export const SITE_URL = 'http://localhost:3000';
@@ -224,4 +224,25 @@ export async function followLink(link) {
     out.base = `${url.origin}${url.pathname}`;
   }
   return out;
+}
+
+// The secure email change, as any auth client does it: a code to each address (re-sent once),
+// both verified, then the new address signs in. `auth` is the signed-in client; `fresh()` makes
+// the client that signs in with `password`.
+export async function secureEmailChange(auth, { current, moved, password, fresh }) {
+  await step('updateUser_email', async () => auth.updateUser({ email: moved }, { emailRedirectTo: `${SITE_URL}/moved` }));
+  let toNew;
+  let toCurrent;
+  const bothMails = async () => {
+    toNew = await latestMail(moved, { kind: 'email_change' });
+    toCurrent = await latestMail(current, { kind: 'email_change' });
+    return { new: toNew, current: toCurrent };
+  };
+  await step('mail_email_change', bothMails);
+  await step('resend_email_change', async () => auth.resend({ type: 'email_change', email: current }));
+  await step('mail_email_change_resent', bothMails);
+  await step('verifyOtp_email_change_new', async () => authData(await auth.verifyOtp({ email: moved, token: toNew.code, type: 'email_change' })));
+  await step('verifyOtp_email_change_current', async () => authData(await auth.verifyOtp({ email: current, token: toCurrent.code, type: 'email_change' })));
+  await step('getUser_after_email_change', async () => auth.getUser());
+  await step('signIn_new_email', async () => authData(await fresh().signInWithPassword({ email: moved, password })));
 }

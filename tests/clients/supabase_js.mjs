@@ -13,7 +13,8 @@ import { createClient } from '@supabase/supabase-js';
 
 import {
   ANON_KEY, PASSWORD, SERVICE_ROLE_KEY, SITE_URL, authData, done, email, fail, followLink,
-  latestMail, memoryStorage, recordEvents, recordingFetch, scenario, serverUrl, sessionSummary, step,
+  latestMail, memoryStorage, recordEvents, recordingFetch, scenario, serverUrl, secureEmailChange,
+  sessionSummary, step,
 } from './lib.mjs';
 
 // Node 20 has no global WebSocket, which supabase-js's realtime client insists on at creation.
@@ -137,25 +138,7 @@ scenarios.email = async () => {
   await step('updateUser_password_with_nonce', async () => otp.updateUser({ password: `${PASSWORD}-3`, nonce: mail.code }));
 
   // Secure email change: a code to each address, re-sent once; both needed.
-  const E3 = email('sb-moved');
-  await step('updateUser_email', async () => otp.updateUser({ email: E3 }, { emailRedirectTo: `${SITE_URL}/moved` }));
-  let toNew;
-  let toCurrent;
-  await step('mail_email_change', async () => {
-    toNew = await latestMail(E3, { kind: 'email_change' });
-    toCurrent = await latestMail(E1, { kind: 'email_change' });
-    return { new: toNew, current: toCurrent };
-  });
-  await step('resend_email_change', async () => otp.resend({ type: 'email_change', email: E1 }));
-  await step('mail_email_change_resent', async () => {
-    toNew = await latestMail(E3, { kind: 'email_change' });
-    toCurrent = await latestMail(E1, { kind: 'email_change' });
-    return { new: toNew, current: toCurrent };
-  });
-  await step('verifyOtp_email_change_new', async () => authData(await otp.verifyOtp({ email: E3, token: toNew.code, type: 'email_change' })));
-  await step('verifyOtp_email_change_current', async () => authData(await otp.verifyOtp({ email: E1, token: toCurrent.code, type: 'email_change' })));
-  await step('getUser_after_email_change', async () => otp.getUser());
-  await step('signIn_new_email', async () => authData(await supabase('moved').auth.signInWithPassword({ email: E3, password: `${PASSWORD}-3` })));
+  await secureEmailChange(otp, { current: E1, moved: email('sb-moved'), password: `${PASSWORD}-3`, fresh: () => supabase('moved').auth });
 
   const E2 = email('sb-pkce');
   await supabase('admin', SERVICE_ROLE_KEY).auth.admin.createUser({ email: E2, email_confirm: true });
