@@ -9,6 +9,8 @@ from .base import Executor
 from .sql import aliased
 from .users import FACTOR_COLUMNS, USER_COLUMNS
 
+_PAGE_COLUMNS = aliased("u", USER_COLUMNS.split(", "))
+
 # Far beyond any real table, and inside both databases' signed 64-bit LIMIT/OFFSET.
 _MAX_ROWS = 2 ** 62
 
@@ -59,7 +61,7 @@ async def list_users(db, aud: str, *, needle: str, descending: bool, limit: int,
     else:
         # The rows skipped by OFFSET are walked in users_aud_created_at_id_idx alone; only the
         # page's own rows are read from the table.
-        page = (f"SELECT {aliased('u', USER_COLUMNS.split(', '))} FROM "
+        page = (f"SELECT {_PAGE_COLUMNS} FROM "
                 f"(SELECT id, created_at FROM users WHERE {where} ORDER BY created_at {direction}, id {direction} "
                 f"LIMIT ${n + 1} OFFSET ${n + 2}) AS p JOIN users u ON u.id = p.id "
                 f"ORDER BY p.created_at {direction}, p.id {direction}")

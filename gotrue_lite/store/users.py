@@ -51,6 +51,15 @@ def _user_sql(where: str, *, source: str = "users u", session: bool = False, loc
     )
 
 
+# Built once: the statements every authenticated request runs.
+_BY_ID = _user_sql("u.id = $1")
+_BY_ID_LOCKED = _user_sql("u.id = $1", lock="u")
+_BY_ID_WITH_SESSION = _user_sql("u.id = $1", source="users u LEFT JOIN sessions s ON s.id = $2", session=True)
+_LOCK_SESSION = _user_sql("s.id = $1", source="sessions s JOIN users u ON u.id = s.user_id", session=True, lock="s")
+_BY_EMAIL = _user_sql("u.email = $1 AND u.aud = $2 AND u.is_sso_user = false")
+_BY_PHONE = _user_sql("u.phone = $1 AND u.aud = $2 AND u.is_sso_user = false")
+
+
 def _user_from(rows: list[dict[str, Any]]) -> Steps[User | None]:
     if not rows:
         return None
@@ -72,7 +81,7 @@ async def _user_of(ex: Executor, rows: list[dict[str, Any]]) -> User | None:
 
 
 async def get(ex: Executor, user_id: str, *, lock: bool = False) -> User | None:
-    return await _user_of(ex, await ex.fetch_all(_user_sql("u.id = $1", lock="u" if lock else ""), user_id))
+    return await _user_of(ex, await ex.fetch_all(_BY_ID_LOCKED if lock else _BY_ID, user_id))
 
 
 def _session_of(rows: list[dict[str, Any]]) -> Session | None:
@@ -83,18 +92,13 @@ def _session_of(rows: list[dict[str, Any]]) -> Session | None:
 
 async def get_with_session(ex: Executor, user_id: str, session_id: str) -> tuple[User | None, Session | None]:
     """The user and, in the same statement, the session a token names (None if it is gone)."""
-    rows = await ex.fetch_all(
-        _user_sql("u.id = $1", source="users u LEFT JOIN sessions s ON s.id = $2", session=True), user_id, session_id
-    )
+    rows = await ex.fetch_all(_BY_ID_WITH_SESSION, user_id, session_id)
     return await _user_of(ex, rows), _session_of(rows)
 
 
 def lock_session(session_id: str) -> Steps[tuple[User | None, Session | None]]:
     """Lock a session row (inside a transaction) and read it with its user in one statement."""
-    rows = yield Statement(
-        _user_sql("s.id = $1", source="sessions s JOIN users u ON u.id = s.user_id", session=True, lock="s"),
-        (session_id,),
-    )
+    rows = yield Statement(_LOCK_SESSION, (session_id,))
     return (yield from _user_from(rows)), _session_of(rows)
 
 
@@ -106,13 +110,11 @@ async def get_bare(ex: Executor, user_id: str) -> User | None:
 
 async def find_by_email(ex: Executor, email: str, aud: str) -> User | None:
     # Emails are lower-cased on every write, so equality uses users_email_partial_key.
-    return await _user_of(ex, await ex.fetch_all(
-        _user_sql("u.email = $1 AND u.aud = $2 AND u.is_sso_user = false"), email.lower(), aud))
+    return await _user_of(ex, await ex.fetch_all(_BY_EMAIL, email.lower(), aud))
 
 
 async def find_by_phone(ex: Executor, phone: str, aud: str) -> User | None:
-    return await _user_of(ex, await ex.fetch_all(
-        _user_sql("u.phone = $1 AND u.aud = $2 AND u.is_sso_user = false"), phone, aud))
+    return await _user_of(ex, await ex.fetch_all(_BY_PHONE, phone, aud))
 
 
 async def email_taken(ex: Executor, email: str, aud: str, *, except_user: str | None = None) -> bool:
