@@ -14,7 +14,9 @@ from .auth import Context
 from .auth.recent_users import RecentUsers
 from .config import ConfigError
 from .mail import MAILER, Mailer
+from .outbound import new_client
 from .ratelimit import EndpointLimits, SendBudget, SignInGuard
+from .sms import Sms
 from .store import Database, open_database
 from .store.migrate import apply_migrations
 from .tokens import KeySet
@@ -51,14 +53,19 @@ def create_app(settings, db: Database | None = None) -> web.Application:
         if database is None:
             database = await open_database(settings)
             await apply_migrations(database)
+        http = new_client()
         mailer.db = database
+        mailer.use_http(http)
         await mailer.start()
         app[CTX] = Context(settings=settings, db=database, keys=keys, mailer=mailer,
                            email_budget=SendBudget(settings.rate_limit.email_sent),
                            signin_guard=signin_guard,
-                           recent_users=RecentUsers(database, settings.lite.user_cache_ttl.total_seconds()))
+                           recent_users=RecentUsers(database, settings.lite.user_cache_ttl.total_seconds()),
+                           http=http, sms=Sms(None),
+                           sms_budget=SendBudget(settings.rate_limit.sms_sent))
         yield
         await mailer.close()  # finishes pending dev-mailbox writes, which need the database
+        await http.close()
         await database.close()
 
     app.cleanup_ctx.append(lifetime)

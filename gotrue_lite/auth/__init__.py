@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from ..config import Settings
     from ..mail import Mailer
     from ..ratelimit import SendBudget, SignInGuard
+    from ..sms import Sms
     from .recent_users import RecentUsers
     from ..store import Database
     from ..tokens import KeySet
@@ -25,6 +28,9 @@ class Context:
     email_budget: "SendBudget | None" = None
     signin_guard: "SignInGuard | None" = None  # per-account slowdown of password guessing
     recent_users: "RecentUsers | None" = None  # GET /user's answers, kept briefly
+    http: "aiohttp.ClientSession | None" = None  # the one outgoing HTTP client (outbound.py)
+    sms: "Sms | None" = None  # the SMS vendor or dev outbox
+    sms_budget: "SendBudget | None" = None  # GOTRUE_RATE_LIMIT_SMS_SENT
 
 
 @dataclass(frozen=True)

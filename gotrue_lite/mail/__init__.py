@@ -40,6 +40,10 @@ class Mailer:
         # The app may build the Mailer before its database is open.
         self._box.db = database
 
+    def use_http(self, http: aiohttp.ClientSession) -> None:
+        """Fetch remote templates through the app's shared client (outbound.py) from now on."""
+        self._http, self._own_http = http, False
+
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession()
