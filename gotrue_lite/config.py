@@ -236,6 +236,7 @@ class HookSettings:
 
 @dataclass(frozen=True, slots=True)
 class LiteSettings:
+    captcha_verify_url: str  # replaces the captcha provider's siteverify URL; "": the provider's own
     dev_mailbox: bool | None
     rate_limit_peer_fallback: bool
     secret_file: str
@@ -870,8 +871,9 @@ def _declare() -> list[_Setting]:
         _S("security.sb_forwarded_for_enabled", _bool, False),
         _S("security.captcha_enabled", _bool, False),
         _S("security.captcha_provider", _choice("hcaptcha", "turnstile"), "hcaptcha"),
-        _S("security.captcha_secret", _str, "", secret=True),
-        _S("security.captcha_timeout", _duration, timedelta(seconds=10)),
+        _S("security.captcha_secret", _str, "", secret=True, fix=str.strip),
+        # Upstream's verifier gives a zero timeout 10 s (a negative one means none, as in Go).
+        _S("security.captcha_timeout", _duration, timedelta(seconds=10), fix=_zero_to(timedelta(seconds=10))),
         # sessions — None means "no limit"; 0 is refused, as in Go.
         _S("sessions.timebox", _positive_duration, None),
         _S("sessions.inactivity_timeout", _positive_duration, None),
@@ -901,6 +903,7 @@ def _declare() -> list[_Setting]:
         _S("mfa.rate_limit_challenge_and_verify", _float, 15.0),
         _S("cors.allowed_headers", _list(), ()),
         # lite — gotrue-lite's own settings, never under a name upstream could take.
+        _S("lite.captcha_verify_url", _url(("http", "https")), "", blank_unset=True),  # "": the provider's
         _S("lite.dev_mailbox", _bool, None),  # None: automatic (on while no SMTP host is set)
         _S("lite.rate_limit_peer_fallback", _bool, False),
         _S("lite.secret_file", _str, ""),
