@@ -13,6 +13,7 @@ import pytest
 from captcha_server import CODES, Siteverify
 from conftest import start_server
 from helpers import PASSWORD, TIMEOUT, assert_error, bearer, new_email, post, rows, signup_session
+from test_clients_js import node, run_js  # noqa: F401 - node is a fixture
 
 SECRET = "0x4AAAAAAAtest-secret"
 NO_TOKEN = "captcha protection: request disallowed (no captcha_token found)"
@@ -33,7 +34,8 @@ def guarded(request, tmp_path_factory, postgres_problem):
         pytest.skip(postgres_problem)
     fake = Siteverify(vendor, SECRET).start()
     server = start_server(backend, tmp_path_factory.mktemp(request.param), captcha_env(
-        fake, GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED="true", GOTRUE_SECURITY_CAPTCHA_TIMEOUT="1s"))
+        fake, GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED="true", GOTRUE_SECURITY_CAPTCHA_TIMEOUT="1s",
+        GOTRUE_SMTP_MAX_FREQUENCY="1ms", GOTRUE_RATE_LIMIT_EMAIL_SENT="1000"))
     yield server, fake
     server.stop()
     fake.stop()
@@ -334,3 +336,66 @@ def test_captcha_and_per_ip_limits_in_upstreams_order(make_server, backend):
         assert fake.requests and len(fake.requests) == 1
     finally:
         fake.stop()
+
+
+# --- the published clients -----------------------------------------------------------------------
+
+
+def test_supabase_auth_client_passes_captcha_tokens(guarded, fake):
+    from supabase_auth import SyncGoTrueClient
+    from supabase_auth.errors import AuthApiError
+
+    server, _ = guarded
+    client = SyncGoTrueClient(url=server.url, auto_refresh_token=False, persist_session=False,
+                              headers={"apikey": server.anon_key, "Authorization": f"Bearer {server.anon_key}"})
+    try:
+        email = new_email()
+        with pytest.raises(AuthApiError) as refused:
+            client.sign_up({"email": email, "password": PASSWORD})
+        assert (refused.value.status, refused.value.code, refused.value.message) == (400, "captcha_failed", NO_TOKEN)
+        assert users_with(server, email) == []
+
+        res = client.sign_up({"email": email, "password": PASSWORD, "options": {"captcha_token": fake.issue()}})
+        assert res.session is not None and res.user.email == email
+        res = client.sign_in_with_password({"email": email, "password": PASSWORD,
+                                            "options": {"captcha_token": fake.issue()}})
+        assert res.session is not None
+        # Refreshing needs no token.
+        assert client.refresh_session(res.session.refresh_token).session is not None
+
+        with pytest.raises(AuthApiError) as refused:
+            client.sign_in_with_password({"email": email, "password": PASSWORD,
+                                          "options": {"captcha_token": "stale"}})
+        assert refused.value.code == "captcha_failed"
+        assert refused.value.message == "captcha protection: request disallowed (invalid-input-response)"
+
+        client.reset_password_for_email(email, {"captcha_token": fake.issue()})
+        client.sign_in_with_otp({"email": email, "options": {"captcha_token": fake.issue(),
+                                                             "should_create_user": False}})
+        client.resend({"type": "signup", "email": email, "options": {"captcha_token": fake.issue()}})
+        anonymous = client.sign_in_anonymously({"options": {"captcha_token": fake.issue()}})
+        assert anonymous.user.is_anonymous is True
+        assert len(fake.requests) == 7  # the seven calls that carried a token
+        assert {r["form"]["secret"] for r in fake.requests} == {SECRET}
+    finally:
+        client.close()
+
+
+def test_auth_js_passes_captcha_tokens(guarded, fake, node):
+    server, _ = guarded
+    tokens = [fake.issue() for _ in range(6)]
+    run = run_js(node, "auth_js.mjs", "captcha", server, env={"GL_CAPTCHA_TOKENS": ",".join(tokens)})
+    for step in ("signUp_no_token", "signIn_no_token", "signInAnonymously_no_token"):
+        assert run.error(step, 400, "captcha_failed")["message"] == NO_TOKEN
+    refused = run.error("signIn_bad_token", 400, "captcha_failed")
+    assert refused["message"] == "captcha protection: request disallowed (invalid-input-response)"
+    email = run.email("cap")
+    assert run.ok("signUp")["session"]["user"]["email"] == email
+    assert run.ok("signInWithPassword")["session"]["user"]["email"] == email
+    assert run.ok("refreshSession")["session"]
+    for step in ("resetPasswordForEmail", "signInWithOtp", "resend"):
+        run.ok(step)
+    assert run.ok("signInAnonymously")["session"]["user"]["is_anonymous"] is True
+    # Every issued token went to the vendor once, with the secret; the forged one too.
+    sent = [r["form"]["response"] for r in fake.requests]
+    assert sorted(sent) == sorted(tokens + ["forged-token"])
