@@ -28,10 +28,11 @@ log = logging.getLogger("gotrue_lite.api")
 
 BEFORE_LIMITS, AFTER_LIMITS = "before the per-IP limit", "after the per-IP limit"
 
+TOKEN_ROUTE = ("POST", "/token")
 # (method, route pattern as routes.route_key writes it) -> when upstream checks the captcha.
 GUARDED = {
     ("POST", "/signup"): BEFORE_LIMITS,  # anonymous sign-ins too
-    ("POST", "/token"): BEFORE_LIMITS,  # except the grants in EXEMPT_GRANTS
+    TOKEN_ROUTE: BEFORE_LIMITS,  # except the grants in EXEMPT_GRANTS
     ("POST", "/recover"): AFTER_LIMITS,
     ("POST", "/resend"): AFTER_LIMITS,
     ("POST", "/magiclink"): AFTER_LIMITS,
@@ -62,20 +63,21 @@ def _token(body: Params) -> str:
     return Params(security).text("captcha_token").strip()
 
 
+async def _exempt_grant(request: web.Request) -> bool:
+    # The grant as the /token handler picks it: the query, else the body (a form, or JSON).
+    grant = request.query.get("grant_type") or (await json_or_form(request)).text("grant_type")
+    return grant in EXEMPT_GRANTS
+
+
 async def require_captcha(request: web.Request, route: tuple[str, str]) -> None:
     """Refuse the request unless its captcha token is good (upstream's verifyCaptcha)."""
     ctx = ctx_of(request)
     if await _is_admin(request):
         return
-    if route == ("POST", "/token"):
-        # As the handler picks the grant: the query, else the body (a form, or JSON).
-        grant = request.query.get("grant_type")
-        body = None if grant else await json_or_form(request)
-        if (grant or body.text("grant_type")) in EXEMPT_GRANTS:
-            return
-        body = body or await json_or_form(request)
-    else:
-        body = await json_body(request)
+    if route == TOKEN_ROUTE and await _exempt_grant(request):
+        return
+    # The body is read as the route's handler reads it: only /token takes forms.
+    body = await (json_or_form(request) if route == TOKEN_ROUTE else json_body(request))
     token = _token(body)
     if not token:
         raise APIError(400, "captcha_failed", NO_TOKEN)
