@@ -95,15 +95,18 @@ class Siteverify:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-                if fake.mode == "slow":
+                mode = fake.mode  # as it was when the request came, not when a slow answer goes
+                if mode == "slow":
+                    # Too late to matter: the caller gave up; later tests' records stay clean.
                     time.sleep(fake.slow_seconds)
-                if fake.mode == "html-502":
+                    return self._send(200, "application/json", b'{"success": true}')
+                if mode == "html-502":
                     fake.requests.append({"content_type": content_type, "form": {}})
                     return self._send(502, "text/html", b"<html><body>502 Bad Gateway</body></html>")
-                if fake.mode == "garbage":
+                if mode == "garbage":
                     fake.requests.append({"content_type": content_type, "form": {}})
                     return self._send(200, "application/json", b"success=true")
-                if fake.mode == "json-500":
+                if mode == "json-500":
                     fake.requests.append({"content_type": content_type, "form": {}})
                     body = {"success": False, "error-codes": ["internal-error"], "messages": []}
                     return self._send(500, "application/json", json.dumps(body).encode())
@@ -111,11 +114,14 @@ class Siteverify:
                 self._send(200, "application/json", json.dumps(body).encode())
 
             def _send(self, status: int, content_type: str, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the caller stopped waiting (the slow mode)
 
             def log_message(self, *args) -> None:
                 pass
