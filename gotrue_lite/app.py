@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from .api.captcha import captcha_after_limits, captcha_before_limits
 from .api.middleware import CTX, cors, errors, request_id
 from .api.params import MAX_BODY
 from .api.ratelimit import RATE_LIMITS, rate_limit
@@ -37,7 +38,8 @@ def create_app(settings, db: Database | None = None) -> web.Application:
     """The server for `settings`; opens (and migrates) the database at start-up unless given one."""
     keys = build_keys(settings)
     app = web.Application(
-        middlewares=[request_id, cors, errors, rate_limit],
+        # Upstream checks captchas on some routes before their per-IP limit, on others after it.
+        middlewares=[request_id, cors, errors, captcha_before_limits, rate_limit, captcha_after_limits],
         client_max_size=MAX_BODY,
         # Access tokens carry the user's metadata; Go accepts 1 MiB of headers, so a user with a
         # few KB of metadata must not get tokens this server then refuses to read.

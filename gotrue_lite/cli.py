@@ -253,9 +253,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from gotrue_lite.app import create_app
+    from gotrue_lite.config import not_yet_warnings
 
     settings = _with_signing_key(_load_settings(args))
     host, port, url = _listen_address(settings)
+    for line in not_yet_warnings(settings):
+        log.warning("%s", line)
 
     async def build_app() -> web.Application:
         db, _ = await _open_migrated(settings)

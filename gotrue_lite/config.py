@@ -275,6 +275,7 @@ class HookSettings:
 
 @dataclass(frozen=True, slots=True)
 class LiteSettings:
+    captcha_verify_url: str  # replaces the captcha provider's siteverify URL; "": the provider's own
     dev_mailbox: bool | None
     rate_limit_peer_fallback: bool
     secret_file: str
@@ -929,8 +930,9 @@ def _declare() -> list[_Setting]:
         _S("security.sb_forwarded_for_enabled", _bool, False),
         _S("security.captcha_enabled", _bool, False),
         _S("security.captcha_provider", _choice("hcaptcha", "turnstile"), "hcaptcha"),
-        _S("security.captcha_secret", _str, "", secret=True),
-        _S("security.captcha_timeout", _duration, timedelta(seconds=10)),
+        _S("security.captcha_secret", _str, "", secret=True, fix=str.strip),
+        # Upstream's verifier gives a zero timeout 10 s (a negative one means none, as in Go).
+        _S("security.captcha_timeout", _duration, timedelta(seconds=10), fix=_zero_to(timedelta(seconds=10))),
         # sessions — None means "no limit"; 0 is refused, as in Go.
         _S("sessions.timebox", _positive_duration, None),
         _S("sessions.inactivity_timeout", _positive_duration, None),
@@ -960,6 +962,7 @@ def _declare() -> list[_Setting]:
         _S("mfa.rate_limit_challenge_and_verify", _float, 15.0),
         _S("cors.allowed_headers", _list(), ()),
         # lite — gotrue-lite's own settings, never under a name upstream could take.
+        _S("lite.captcha_verify_url", _url(("http", "https")), "", blank_unset=True),  # "": the provider's
         _S("lite.dev_mailbox", _bool, None),  # None: automatic (on while no SMTP host is set)
         _S("lite.rate_limit_peer_fallback", _bool, False),
         _S("lite.secret_file", _str, ""),
@@ -1007,6 +1010,114 @@ _KNOWN_TOML = frozenset(name for s in _SETTINGS for name in s.toml_names)
 _TABLE_VALUED_TOML = frozenset(
     name for s in _SETTINGS if getattr(s.parse, "takes_table", False) for name in s.toml_names
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# What gotrue-lite does not do yet. These settings are read and checked, so an existing env
+# file loads unchanged, but they change nothing; the endpoints of a missing feature answer as
+# upstream does with the feature switched off. `serve` warns once for each setting below that is
+# set to switch its feature on. docs/configuration.md is tested against this table: when a
+# feature lands, delete its row here and flip its rows there.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MissingFeature:
+    feature: str  # as the start-up warning names it
+    settings: tuple[str, ...]  # env names; one ending in "_" covers every name that starts with it
+    switches: tuple[str, ...] = ()  # those of `settings` (same matching) that switch the feature on
+
+
+def _mail_kinds(notifications: bool) -> tuple[str, ...]:
+    return tuple(k.upper() for k in _MAIL_TYPES if k.endswith("_notification") == notifications)
+
+
+NOT_YET: tuple[MissingFeature, ...] = (
+    MissingFeature("phone sign-in and SMS",
+                   ("GOTRUE_EXTERNAL_PHONE_ENABLED", "GOTRUE_SMS_", "GOTRUE_RATE_LIMIT_SMS_SENT"),
+                   ("GOTRUE_EXTERNAL_PHONE_ENABLED", "GOTRUE_SMS_PROVIDER")),
+    MissingFeature("multi-factor authentication (MFA)",
+                   ("GOTRUE_MFA_", "GOTRUE_SESSIONS_ALLOW_LOW_AAL"),
+                   ("GOTRUE_MFA_TOTP_ENROLL_ENABLED", "GOTRUE_MFA_TOTP_VERIFY_ENABLED",
+                    "GOTRUE_MFA_PHONE_ENROLL_ENABLED", "GOTRUE_MFA_PHONE_VERIFY_ENABLED")),
+    MissingFeature("sign-in with OAuth/OIDC providers",
+                   (*(f"GOTRUE_EXTERNAL_{name.upper()}_" for name in _PROVIDERS),
+                    "GOTRUE_EXTERNAL_REDIRECTURL", "GOTRUE_SECURITY_MANUAL_LINKING_ENABLED"),
+                   (*(f"GOTRUE_EXTERNAL_{name.upper()}_ENABLED" for name in _PROVIDERS),
+                    "GOTRUE_SECURITY_MANUAL_LINKING_ENABLED")),
+    # Enabling a hook stops start-up instead (_check_hook), so there is nothing to warn about.
+    MissingFeature("auth hooks", ("GOTRUE_HOOK_",)),
+    MissingFeature("security notification mails",
+                   ("GOTRUE_MAILER_NOTIFICATIONS_",
+                    *(f"GOTRUE_MAILER_{part}_{kind}" for part in ("SUBJECTS", "TEMPLATES")
+                      for kind in _mail_kinds(notifications=True))),
+                   ("GOTRUE_MAILER_NOTIFICATIONS_",)),
+    MissingFeature("SAML single sign-on", ("GOTRUE_RATE_LIMIT_SSO",)),
+    MissingFeature("web3 sign-in", ("GOTRUE_RATE_LIMIT_WEB3",)),
+    MissingFeature("SQL statement logging", ("GOTRUE_LOG_SQL",), ("GOTRUE_LOG_SQL",)),
+    MissingFeature("per-request time limit", ("GOTRUE_API_MAX_REQUEST_DURATION",)),
+    MissingFeature("background clean-up of expired rows", ("GOTRUE_DB_CLEANUP_ENABLED",),
+                   ("GOTRUE_DB_CLEANUP_ENABLED",)),
+    MissingFeature("support for several external hosts", ("GOTRUE_MAILER_EXTERNAL_HOSTS",),
+                   ("GOTRUE_MAILER_EXTERNAL_HOSTS",)),
+    MissingFeature("Have I Been Pwned password check", ("GOTRUE_PASSWORD_HIBP_ENABLED",),
+                   ("GOTRUE_PASSWORD_HIBP_ENABLED",)),
+    MissingFeature("signed refresh tokens (algorithm version 2)",
+                   ("GOTRUE_SECURITY_REFRESH_TOKEN_ALGORITHM_VERSION",),
+                   ("GOTRUE_SECURITY_REFRESH_TOKEN_ALGORITHM_VERSION",)),
+)
+# A switch is on when its value is truthy and not its default, unless said otherwise here.
+_SWITCHED_ON: dict[str, Callable[[Any], bool]] = {
+    "GOTRUE_SECURITY_REFRESH_TOKEN_ALGORITHM_VERSION": lambda version: version == 2,  # 0 and 1: legacy
+}
+
+
+def _covers(names: tuple[str, ...], env: str) -> bool:
+    return any(env.startswith(name) if name.endswith("_") else env == name for name in names)
+
+
+def _missing(setting: _Setting) -> MissingFeature | None:
+    return next((row for row in NOT_YET if _covers(row.settings, setting.env[0])), None)
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """One setting as docs/configuration.md lists it."""
+
+    label: str  # the name used in messages
+    env: tuple[str, ...]  # every environment spelling
+    missing: str | None  # the feature gotrue-lite lacks for it; None: honoured
+
+
+def setting_infos() -> list[SettingInfo]:
+    """Every setting gotrue-lite reads, with whether it takes effect."""
+    infos = []
+    for setting in _SETTINGS:
+        row = _missing(setting)
+        infos.append(SettingInfo(setting.label, setting.env, row.feature if row else None))
+    return infos
+
+
+def _value_at(settings: "Settings", path: str) -> Any:
+    value: Any = settings
+    for part in path.split("."):
+        value = value[part] if isinstance(value, dict) else getattr(value, part)
+    return value
+
+
+def not_yet_warnings(settings: "Settings") -> list[str]:
+    """One line per setting that is set to switch on a feature gotrue-lite does not have."""
+    lines = []
+    for setting in _SETTINGS:
+        row = _missing(setting)
+        if row is None or not _covers(row.switches, setting.env[0]):
+            continue
+        value = _value_at(settings, setting.path)
+        switched_on = _SWITCHED_ON.get(setting.env[0])
+        on = switched_on(value) if switched_on else bool(value) and value != setting.default
+        if on:
+            lines.append(f"{setting.label} is set, but gotrue-lite has no {row.feature} yet: this setting is ignored")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------

@@ -161,11 +161,11 @@ class Run:
         return f"requests: {self.requests(line['step'])}\nstderr: {self.stderr[-1500:]}"
 
 
-def run_js(node: str, script: str, scenario: str, server) -> Run:
+def run_js(node: str, script: str, scenario: str, server, env: dict[str, str] | None = None) -> Run:
     # Starts with a letter: an all-digit tag in an address would read as the mailed code.
     tag = "t" + uuid.uuid4().hex[:10]
     env = {**os.environ, "GL_ANON_KEY": server.anon_key, "GL_SERVICE_ROLE_KEY": server.service_role_key,
-           "GL_TAG": tag}
+           "GL_TAG": tag, **(env or {})}
     proc = subprocess.run([node, str(CLIENTS / script), scenario, server.url], cwd=CLIENTS, env=env,
                           capture_output=True, text=True, timeout=SCRIPT_TIMEOUT)
     steps: dict[str, dict[str, Any]] = {}

@@ -669,6 +669,21 @@ def test_captcha(tmp_path):
     s = load(tmp_path, env={"GOTRUE_SECURITY_CAPTCHA_ENABLED": "1", "GOTRUE_SECURITY_CAPTCHA_SECRET": "s",
                             "GOTRUE_SECURITY_CAPTCHA_PROVIDER": "turnstile"})
     assert (s.security.captcha_enabled, s.security.captcha_provider) == (True, "turnstile")
+    # Upstream trims the secret, so a blank one is no secret; a zero timeout is its 10 s.
+    assert error_of(tmp_path, env={"GOTRUE_SECURITY_CAPTCHA_ENABLED": "true",
+                                   "GOTRUE_SECURITY_CAPTCHA_SECRET": "  "}).startswith("GOTRUE_SECURITY_CAPTCHA_SECRET:")
+    s = load(tmp_path, env={"GOTRUE_SECURITY_CAPTCHA_SECRET": " s3cret\n", "GOTRUE_SECURITY_CAPTCHA_TIMEOUT": "0"})
+    assert (s.security.captcha_secret, s.security.captcha_timeout) == ("s3cret", timedelta(seconds=10))
+    assert load(tmp_path, env={"GOTRUE_SECURITY_CAPTCHA_TIMEOUT": "2500ms"}).security.captcha_timeout == \
+        timedelta(milliseconds=2500)
+
+
+def test_captcha_verify_url(tmp_path):
+    assert load(tmp_path).lite.captcha_verify_url == ""
+    s = load(tmp_path, toml='[lite]\ncaptcha_verify_url = "http://verifier.internal:8080/siteverify"\n')
+    assert s.lite.captcha_verify_url == "http://verifier.internal:8080/siteverify"
+    assert error_of(tmp_path, env={"GOTRUE_LITE_CAPTCHA_VERIFY_URL": "verifier/siteverify"}).startswith(
+        "GOTRUE_LITE_CAPTCHA_VERIFY_URL: expected an absolute http/https URL")
 
 
 def test_hooks(tmp_path):

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 
 from aiohttp import web
 
 from ..ratelimit import EndpointLimits
 from .middleware import authenticate, ctx_of, error_response
 from .params import json_body, json_or_form
-from .routes import PREFIXES
+from .routes import route_key
 
 log = logging.getLogger("gotrue_lite.api")
 
@@ -57,22 +56,6 @@ _AUTHENTICATED = {
 }
 # Upstream's known grants besides web3 (which has its own limiter); others get a 400, untaken.
 _TOKEN_GRANTS = frozenset({"password", "refresh_token", "id_token", "pkce"})
-
-_PARAMETER = re.compile(r"\{[^}]*\}")
-_PREFIXES = tuple(prefix for prefix in PREFIXES if prefix)
-
-
-def _route(request: web.Request) -> tuple[str, str] | None:
-    resource = request.match_info.route.resource
-    if resource is None:  # no route matched: 404 / 405
-        return None
-    pattern = resource.canonical
-    for prefix in _PREFIXES:
-        if pattern.startswith(prefix + "/"):
-            pattern = pattern[len(prefix):]
-            break
-    return request.method, _PARAMETER.sub("{}", pattern)
-
 
 def _ip(value: str) -> str | None:
     try:
@@ -131,7 +114,7 @@ _LIMITED = _DYNAMIC | _FIXED.keys() | _AUTHENTICATED.keys()
 
 @web.middleware
 async def rate_limit(request: web.Request, handler) -> web.StreamResponse:
-    route = _route(request)
+    route = route_key(request)
     if route in _LIMITED:
         key = client_key(request)
         if key is not None:

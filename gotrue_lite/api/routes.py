@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from . import admin, devmail, email_flows, logout, settings, signup, token, unavailable, user, verify
@@ -43,3 +45,21 @@ def add_routes(app: web.Application) -> None:
     for prefix in PREFIXES:
         for method, path, handler in (*ROUTES, *DEV_ROUTES):
             app.router.add_route(method, prefix + path, handler)
+
+
+_PARAMETER = re.compile(r"\{[^}]*\}")
+_PREFIXES = tuple(prefix for prefix in PREFIXES if prefix)
+
+
+def route_key(request: web.Request) -> tuple[str, str] | None:
+    """(method, route pattern without the /auth/v1 prefix, path parameters written {}), by which
+    per-route middlewares (rate limits, captcha) look a request up; None when no route matched."""
+    resource = request.match_info.route.resource
+    if resource is None:  # no route matched: 404 / 405
+        return None
+    pattern = resource.canonical
+    for prefix in _PREFIXES:
+        if pattern.startswith(prefix + "/"):
+            pattern = pattern[len(prefix):]
+            break
+    return request.method, _PARAMETER.sub("{}", pattern)

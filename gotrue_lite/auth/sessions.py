@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .. import clock, crypto
@@ -70,7 +70,17 @@ async def issue(ctx: Context, tx: Executor, user: User, method: str, client: Cli
     return token_response(ctx, fresh, session.id, amr, token)
 
 
-def _expiry_reason(ctx: Context, session: Session, token_updated_at) -> str | None:
+def _last_refreshed(session: Session, token_updated_at: datetime | None) -> datetime:
+    """When the session was last refreshed; a session never refreshed counts from its presented
+    token's last change, if later than its creation (upstream Session.LastRefreshedAt)."""
+    if session.refreshed_at is not None:
+        return session.refreshed_at
+    if token_updated_at is not None and token_updated_at > session.created_at:
+        return token_updated_at
+    return session.created_at
+
+
+def _expiry_reason(ctx: Context, session: Session, token_updated_at: datetime | None) -> str | None:
     """Why a session may no longer be refreshed (SESSIONS.md §2.7), or None."""
     now = clock.now()
     limits = ctx.settings.sessions
@@ -79,12 +89,28 @@ def _expiry_reason(ctx: Context, session: Session, token_updated_at) -> str | No
     if limits.timebox is not None and now > session.created_at + limits.timebox:
         return ""
     if limits.inactivity_timeout is not None:
-        last = session.refreshed_at
-        if last is None:
-            last = token_updated_at if token_updated_at > session.created_at else session.created_at
-        if now > last + limits.inactivity_timeout:
+        if now > _last_refreshed(session, token_updated_at) + limits.inactivity_timeout:
             return " (Inactivity)"
     return None
+
+
+def _tag(session: Session, tags: tuple[str, ...]) -> str:
+    """The session's tag for GOTRUE_SESSIONS_TAGS: its own if listed, else the first listed."""
+    if not tags:
+        return ""
+    return session.tag if session.tag in tags else tags[0]
+
+
+def _superseded(ctx: Context, session: Session, token_updated_at: datetime, sessions: list[Session]) -> bool:
+    """GOTRUE_SESSIONS_SINGLE_PER_USER (SESSIONS.md §2.8): another still valid session of the user,
+    with the same tag, was refreshed (or created) later than this one."""
+    tags = ctx.settings.sessions.tags
+    mine, last = _tag(session, tags), _last_refreshed(session, token_updated_at)
+    return any(
+        other.id != session.id and _expiry_reason(ctx, other, None) is None
+        and _tag(other, tags) == mine and _last_refreshed(other, None) > last
+        for other in sessions
+    )
 
 
 def _parses_as_signed_token(value: str) -> bool:
@@ -142,20 +168,25 @@ async def refresh(ctx: Context, presented: str, client: Client) -> dict[str, Any
         raise APIError(400, "session_expired", f"Invalid Refresh Token: Session Expired{reason}")
     # amr, read with the token: methods are added only when a session is created (or stepped
     # up), so there is no need to read them under the lock.
-    user, session, issued = await db.run_transaction(_rotate(ctx, presented, token.session_id, client))
+    user, session, issued = await db.run_transaction(_rotate(ctx, presented, session, client))
     return token_response(ctx, user, session.id, amr, issued)
 
 
-def _rotate(ctx: Context, presented: str, session_id: str, client: Client) -> Steps[tuple[User, Session, str]]:
+def _rotate(ctx: Context, presented: str, seen: Session, client: Client) -> Steps[tuple[User, Session, str]]:
     """Phase B: decide on locked rows. Every refresh of a session locks the session row first,
     so racing refreshes of one token queue up and the later ones see the first one's child."""
-    user, session = yield from user_store.lock_session(session_id)
+    single = ctx.settings.sessions.single_per_user
+    # The user row before the session row, the order every other writer of a user's rows keeps.
+    sessions = (yield from session_store.lock_user_sessions(seen.user_id)) if single else []
+    user, session = yield from user_store.lock_session(seen.id)
     if session is None:
         raise _no_session()
     # Read after the lock: a racing rotation may have revoked it meanwhile.
     token = yield from session_store.find_refresh_token(presented)
     if token is None or user is None:
         raise _token_not_found()
+    if single and _superseded(ctx, session, token.updated_at, sessions):
+        raise APIError(400, "session_expired", "Invalid Refresh Token: Session Expired (Revoked by Newer Login)")
     issued: str | None = None
     if token.revoked:
         active = yield from session_store.active_refresh_token(session.id)

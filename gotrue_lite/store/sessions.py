@@ -47,6 +47,15 @@ async def exists(ex: Executor, session_id: str) -> bool:
     return await ex.fetch_val("SELECT 1 FROM sessions WHERE id = $1", session_id) is not None
 
 
+def lock_user_sessions(user_id: str) -> Steps[list[Session]]:
+    """Lock the user's row, then read all the user's sessions (single session per user): the
+    user row is what every writer of a user's rows locks first, so refreshes of two sessions of
+    one user decide one after the other."""
+    yield Statement("SELECT id FROM users WHERE id = $1 FOR UPDATE", (user_id,), "one")
+    rows = yield Statement(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1", (user_id,))
+    return [Session.from_row(row) for row in rows]
+
+
 def touch(session_id: str, *, user_agent: str | None, ip: str | None) -> Steps[None]:
     now = clock.now()
     # refreshed_at is `timestamp without time zone` upstream, updated_at is not: one value each.

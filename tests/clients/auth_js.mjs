@@ -14,6 +14,8 @@
 //             inside getSession()
 //   claims    GOTRUE_JWT_KEYS=[ES256|RS256 signing key, HS256 verify-only]: getClaims via JWKS
 //   admin     MAILER_AUTOCONFIRM=true   the admin namespace with the service_role key
+//   captcha   SECURITY_CAPTCHA_ENABLED against a local siteverify; GL_CAPTCHA_TOKENS holds tokens
+//             the fake vendor issued (comma-separated), passed as options.captchaToken
 
 import { GoTrueAdminApi, GoTrueClient } from '@supabase/auth-js';
 
@@ -455,6 +457,37 @@ scenarios.admin = async () => {
   const s = (await client('victim').signInWithPassword({ email: E(1), password: PASSWORD })).data.session;
   await step('admin_signOut', async () => admin.signOut(s.access_token, 'global'));
   await step('admin_signOut_token_rejected', async () => client('probe').getUser(s.access_token));
+};
+
+scenarios.captcha = async () => {
+  const tokens = (process.env.GL_CAPTCHA_TOKENS ?? '').split(',').filter(Boolean);
+  const captchaToken = () => {
+    if (!tokens.length) throw new Error('GL_CAPTCHA_TOKENS ran out');
+    return tokens.shift();
+  };
+  const main = client('main');
+  const E1 = email('cap');
+  await step('signUp_no_token', async () => authData(await main.signUp({ email: E1, password: PASSWORD })));
+  await step('signUp', async () => authData(await main.signUp({
+    email: E1, password: PASSWORD, options: { captchaToken: captchaToken() },
+  })));
+  await step('signIn_no_token', async () => authData(await client('bare').signInWithPassword({ email: E1, password: PASSWORD })));
+  await step('signIn_bad_token', async () => authData(await client('forged').signInWithPassword({
+    email: E1, password: PASSWORD, options: { captchaToken: 'forged-token' },
+  })));
+  await step('signInWithPassword', async () => authData(await main.signInWithPassword({
+    email: E1, password: PASSWORD, options: { captchaToken: captchaToken() },
+  })));
+  await step('refreshSession', async () => authData(await main.refreshSession()));
+  await step('resetPasswordForEmail', async () => main.resetPasswordForEmail(E1, { captchaToken: captchaToken() }));
+  await step('signInWithOtp', async () => authData(await client('otp').signInWithOtp({
+    email: E1, options: { shouldCreateUser: false, captchaToken: captchaToken() },
+  })));
+  await step('resend', async () => client('resend').resend({ type: 'signup', email: E1, options: { captchaToken: captchaToken() } }));
+  await step('signInAnonymously_no_token', async () => authData(await client('anon0').signInAnonymously()));
+  await step('signInAnonymously', async () => authData(await client('anon').signInAnonymously({
+    options: { captchaToken: captchaToken() },
+  })));
 };
 
 // --- run ---------------------------------------------------------------------------------------
