@@ -29,6 +29,14 @@ class APIError(Exception):
         self.commit = commit
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached right now (connection refused, pool timed out): 503."""
+
+
+class Conflict(Exception):
+    """A lock could not be had in time: 409 conflict."""
+
+
 def validation(message: str, status: int = 400) -> APIError:
     return APIError(status, "validation_failed", message)
 

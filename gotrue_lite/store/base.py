@@ -7,6 +7,9 @@ from contextlib import AbstractAsyncContextManager
 from functools import lru_cache
 from typing import Any, Generator, NamedTuple, Protocol, TypeVar
 
+# Raised here, answered by the HTTP layer: they live with APIError so that it needs no store import.
+from ..errors import Conflict, DatabaseUnavailable  # noqa: F401 - re-exported
+
 T = TypeVar("T")
 
 
@@ -77,14 +80,6 @@ class Database(Executor, Protocol):
     async def execute_script(self, sql: str) -> None: ...
 
     async def close(self) -> None: ...
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot be reached right now (connection refused, pool timed out)."""
-
-
-class Conflict(Exception):
-    """A lock could not be had in time; answered as 409 conflict."""
 
 
 class UniqueViolation(Exception):
