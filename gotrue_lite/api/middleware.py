@@ -60,6 +60,9 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except APIError as exc:
+        if exc.legacy is not None and not _wants_2024(request):
+            status, body = exc.legacy
+            return web.json_response(body, status=status, headers={"x-sb-error-code": exc.error_code})
         return error_response(request, exc.status, exc.error_code, exc.message, exc.extra)
     except web.HTTPException as exc:
         if exc.status < 400:

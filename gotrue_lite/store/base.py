@@ -82,8 +82,28 @@ class Database(Executor, Protocol):
     async def close(self) -> None: ...
 
 
-class UniqueViolation(Exception):
-    """A row with the same unique key exists already (two racing sign-ups of one email)."""
+class StatementRefused(Exception):
+    """The database refused a statement with an error of its own: a trigger raised, a check or
+    foreign key failed. PostgreSQL's SQLSTATE, detail and hint are kept (upstream shows some of
+    them to clients); SQLite reports none."""
+
+    def __init__(self, message: str, *, sqlstate: str = "", detail: str = "", hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.sqlstate = sqlstate
+        self.detail = detail
+        self.hint = hint
+
+
+class UniqueViolation(StatementRefused):
+    """A row with the same unique key exists already (two racing sign-ups of one email).
+
+    `table` is the table whose key clashed, when the database says: a trigger inserting into
+    another table is no race on this one."""
+
+    def __init__(self, message: str, table: str | None = None, *, sqlstate: str = "", detail: str = "") -> None:
+        super().__init__(message, sqlstate=sqlstate, detail=detail)
+        self.table = table
 
 
 # What a signed-in user reads back about themselves: the user row, identities, MFA factors, and
