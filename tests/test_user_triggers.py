@@ -223,6 +223,34 @@ def test_errors_upstream_does_not_show(server, backend):
     assert counts(server) == before
 
 
+def test_the_python_client_sees_upstreams_message(server, backend):
+    from supabase_auth import SyncGoTrueClient
+    from supabase_auth.errors import AuthApiError
+
+    client = SyncGoTrueClient(url=server.url, headers={"apikey": server.anon_key}, auto_refresh_token=False,
+                              persist_session=False)
+    try:
+        with pytest.raises(AuthApiError) as caught:
+            client.sign_up({"email": new_email(), "password": PASSWORD, "options": {"data": {"trigger": "raise"}}})
+        assert (caught.value.status, caught.value.code, caught.value.message) == (500, "unexpected_failure", SAVING)
+        with pytest.raises(AuthApiError) as caught:
+            client.sign_in_anonymously({"options": {"data": {"trigger": "raise"}}})
+        assert (caught.value.status, caught.value.code, caught.value.message) == (500, "unexpected_failure", ANONYMOUS)
+    finally:
+        client.close()
+    admin = SyncGoTrueClient(url=server.url, headers={"Authorization": f"Bearer {server.service_role_key}"},
+                             auto_refresh_token=False, persist_session=False)
+    try:
+        with pytest.raises(AuthApiError) as caught:
+            admin.admin.create_user({"email": new_email(), "user_metadata": {"trigger": "raise"}})
+        assert (caught.value.status, caught.value.code, caught.value.message) == (500, "unexpected_failure", CREATING)
+        with pytest.raises(AuthApiError) as caught:
+            admin.admin.invite_user_by_email(new_email(), {"data": {"trigger": "raise"}})
+        assert (caught.value.status, caught.value.code, caught.value.message) == (500, "unexpected_failure", SAVING)
+    finally:
+        admin.close()
+
+
 def test_a_trigger_on_users_that_succeeds_changes_nothing(server, backend):
     email = new_email()
     resp = request(server, "POST", "/signup", {"email": email, "password": PASSWORD, "data": {"username": email}})
