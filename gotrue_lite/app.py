@@ -31,7 +31,7 @@ def build_keys(settings) -> KeySet:
     jwt = settings.jwt
     if not jwt.secret and not jwt.keys:
         raise ConfigError("GOTRUE_JWT_SECRET: no JWT secret or GOTRUE_JWT_KEYS configured")
-    return KeySet(jwt.secret, jwt.key_id, jwt.keys, jwt.valid_methods)
+    return KeySet(jwt.secret, jwt.key_id, jwt.keys, jwt.valid_methods, require_exp=settings.lite.require_exp)
 
 
 def create_app(settings, db: Database | None = None) -> web.Application:

@@ -278,6 +278,7 @@ class LiteSettings:
     captcha_verify_url: str  # replaces the captcha provider's siteverify URL; "": the provider's own
     dev_mailbox: bool | None
     rate_limit_peer_fallback: bool
+    require_exp: bool  # refuse access tokens without exp (upstream accepts them)
     secret_file: str
     signin_failure_limit: int  # per-account slowdown after this many failed sign-ins; 0: off
     smtp_implicit_tls: bool | None  # None: implicit TLS exactly when smtp.port is 465
@@ -854,7 +855,8 @@ def _declare() -> list[_Setting]:
         _S("jwt.default_group_name", _str, "authenticated"),
         _S("jwt.admin_roles", _list(), ("service_role", "supabase_admin")),
         _S("jwt.admin_group_name", _str, "admin"),
-        _S("jwt.issuer", _str, _Derived(lambda v: v["api.external_url"])),
+        # No default, as upstream: access tokens carry iss only when GOTRUE_JWT_ISSUER is set.
+        _S("jwt.issuer", _str, ""),
         _S("jwt.key_id", _str, ""),
         _S("jwt.keys", _jwks, (), secret=True),
         # An empty list would reject every token; treat it as unset instead.
@@ -965,6 +967,7 @@ def _declare() -> list[_Setting]:
         _S("lite.captcha_verify_url", _url(("http", "https")), "", blank_unset=True),  # "": the provider's
         _S("lite.dev_mailbox", _bool, None),  # None: automatic (on while no SMTP host is set)
         _S("lite.rate_limit_peer_fallback", _bool, False),
+        _S("lite.require_exp", _bool, False),
         _S("lite.secret_file", _str, ""),
         _S("lite.signin_failure_limit", _int, 10, fix=_at_least(0)),
         _S("lite.smtp_implicit_tls", _bool, None),

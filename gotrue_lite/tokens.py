@@ -68,9 +68,13 @@ def _numeric(value: Any) -> bool:
     return type(value) is int or (type(value) is float and math.isfinite(value))
 
 
-def _check_claims(claims: dict[str, Any]) -> None:
-    """The registered claims, checked as python-jose did with exp required and aud/iss left to the caller."""
-    if "exp" not in claims:
+def _check_claims(claims: dict[str, Any], require_exp: bool) -> None:
+    """The registered claims, aud/iss left to the caller. Without require_exp, as upstream
+    (golang-jwt v5 without WithExpirationRequired): a token with no exp (absent or null, which Go
+    decodes alike) never expires; with it, as python-jose did with exp required."""
+    if claims.get("exp") is None and not require_exp:
+        claims = {k: v for k, v in claims.items() if k != "exp"}
+    elif "exp" not in claims:
         raise TokenError('missing required key "exp" among claims')
     for name in ("exp", "iat", "nbf"):
         if name in claims and not _numeric(claims[name]):
@@ -80,7 +84,7 @@ def _check_claims(claims: dict[str, Any]) -> None:
     now = int(time.time())
     if int(claims.get("nbf", now)) > now:
         raise TokenError("The token is not yet valid (nbf)")
-    if int(claims["exp"]) < now:
+    if int(claims.get("exp", now)) < now:
         raise TokenError("token has expired")
     for name in ("sub", "jti"):
         if name in claims and not isinstance(claims[name], str):
@@ -124,7 +128,9 @@ def _load(material: dict[str, Any] | str, alg: str, kid: str) -> _Key:
 class KeySet:
     """The configured keys, parsed once at start-up: one signs, every one verifies."""
 
-    def __init__(self, secret: str | None, key_id: str, keys: tuple[dict[str, Any], ...], valid_methods: tuple[str, ...]):
+    def __init__(self, secret: str | None, key_id: str, keys: tuple[dict[str, Any], ...], valid_methods: tuple[str, ...],
+                 *, require_exp: bool = False):
+        self._require_exp = require_exp  # GOTRUE_LITE_REQUIRE_EXP
         self._by_kid: dict[str, _Key] = {}
         self._secret: _Key | None = _load(secret, "HS256", key_id) if secret else None
         signer: _Key | None = None
@@ -182,5 +188,5 @@ class KeySet:
         if not key.signed(token[: segments.end(2)].encode(), signature):
             raise TokenError("Signature verification failed.")
         claims = _json_object(segments[2])
-        _check_claims(claims)
+        _check_claims(claims, self._require_exp)
         return claims

@@ -180,6 +180,48 @@ def test_admin_api_needs_the_service_role(server, clients):
     assert api_error(excinfo) == (403, "not_admin")
 
 
+def _key_without_exp(server) -> str:
+    """The shape supabase-py's own tests give their admin client: {"role": "service_role"}, no exp."""
+    from jose import jwt
+
+    return jwt.encode({"role": "service_role"}, server.settings.jwt.secret, algorithm="HS256")
+
+
+def test_a_service_key_without_exp_is_an_admin_key(server):
+    """upstream accepts a correctly signed token without exp (golang-jwt v5's default)."""
+    admin = SyncGoTrueAdminAPI(url=server.url, headers={"Authorization": f"Bearer {_key_without_exp(server)}"})
+    try:
+        email = new_email("noexp")
+        created = admin.create_user({"email": email, "password_hash": FAST_HASH, "email_confirm": True}).user
+        assert admin.get_user_by_id(created.id).user.email == email
+        assert created.id in [u.id for u in admin.list_users(per_page=1000)]
+        admin.delete_user(created.id)
+        with pytest.raises(AuthApiError) as excinfo:
+            admin.get_user_by_id(created.id)
+        assert api_error(excinfo) == (404, "user_not_found")
+    finally:
+        admin.close()
+
+
+def test_a_service_key_without_exp_is_refused_when_exp_is_required(make_server, backend):
+    server = make_server(backend, GOTRUE_LITE_REQUIRE_EXP="true")
+    admin = SyncGoTrueAdminAPI(url=server.url, headers={"Authorization": f"Bearer {_key_without_exp(server)}"})
+    try:
+        with pytest.raises(AuthApiError) as excinfo:
+            admin.create_user({"email": new_email("noexp"), "password_hash": FAST_HASH})
+        assert api_error(excinfo) == (403, "bad_jwt")
+        assert 'missing required key "exp"' in excinfo.value.message
+        assert rows(server, "SELECT id FROM users") == []
+    finally:
+        admin.close()
+    # The ordinary service_role key (it has exp) still works there.
+    strict = SyncGoTrueAdminAPI(url=server.url, headers={"Authorization": f"Bearer {server.service_role_key}"})
+    try:
+        assert strict.list_users() == []
+    finally:
+        strict.close()
+
+
 def mailed_links(server, email: str) -> list[str]:
     """The links of the mails the test server's dev mailbox holds for `email` (no SMTP server
     is configured and it listens on loopback, so mail lands there)."""

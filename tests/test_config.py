@@ -55,7 +55,7 @@ def test_defaults(tmp_path):
     assert s.jwt.exp == 3600
     assert s.jwt.aud == s.jwt.default_group_name == "authenticated"
     assert s.jwt.admin_roles == ("service_role", "supabase_admin")
-    assert s.jwt.issuer == "http://localhost:9999"
+    assert s.jwt.issuer == ""  # upstream: no iss unless GOTRUE_JWT_ISSUER is set
     assert s.jwt.keys == ()
     assert s.jwt.valid_methods == ("HS256",)
     assert s.external.email.enabled and s.external.email.magic_link_enabled
@@ -196,7 +196,7 @@ password = "from-file"
 """
     s = load(tmp_path, toml=toml)
     assert s.rate_limit.email_sent == Rate(10.0, timedelta(hours=1), True)
-    assert s.api.external_url == s.jwt.issuer == "https://auth.example.com"
+    assert (s.api.external_url, s.jwt.issuer) == ("https://auth.example.com", "")
     assert (s.db.driver, s.db.namespace) == ("postgres", "custom")
     assert s.mailer.subjects["confirmation"] == "Welcome"
     assert s.mailer.notifications["password_changed"] is True
@@ -642,11 +642,18 @@ def test_urls_must_be_absolute(tmp_path):
     assert load(tmp_path, env={"GOTRUE_SITE_URL": "myapp://callback"}).site_url == "myapp://callback"
 
 
-def test_external_url_follows_port_and_issuer_follows_external_url(tmp_path):
+def test_external_url_follows_port_and_issuer_is_only_what_is_set(tmp_path):
     s = load(tmp_path, env={"PORT": "8123"})
-    assert s.api.external_url == s.jwt.issuer == "http://localhost:8123"
+    # upstream has no default issuer (conf.JWTConfiguration.Issuer): iss is left out of tokens
+    assert (s.api.external_url, s.jwt.issuer) == ("http://localhost:8123", "")
     s = load(tmp_path, env={"API_EXTERNAL_URL": "https://x.test/auth/v1", "GOTRUE_JWT_ISSUER": "me"})
     assert s.jwt.issuer == "me"
+
+
+def test_require_exp(tmp_path):
+    assert load(tmp_path).lite.require_exp is False
+    assert load(tmp_path, env={"GOTRUE_LITE_REQUIRE_EXP": "true"}).lite.require_exp is True
+    assert load(tmp_path, toml="[lite]\nrequire_exp = true\n").lite.require_exp is True
 
 
 def test_autoconfirm_with_unverified_sign_ins(tmp_path):

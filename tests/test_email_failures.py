@@ -119,6 +119,32 @@ def test_smtp_login_refused(mail_server, backend, tls_context, caplog):
     assert sink.mails == [] and ("LOGIN", SMTP_USER) in sink.logins
 
 
+def test_smtp_user_with_a_server_that_offers_no_auth_sends_without_login(mail_server, backend, caplog):
+    """upstream's gomail Dialer logs in only when EHLO lists AUTH; otherwise it sends as is."""
+    with caplog.at_level(logging.INFO, logger="gotrue_lite"):
+        server, sink = mail_server(backend, None, GOTRUE_SMTP_USER=SMTP_USER, GOTRUE_SMTP_PASS=SMTP_PASS)
+    warnings = smtp_warnings(caplog)
+    assert len(warnings) == 1 and "offers no AUTH" in warnings[0] and "without logging in" in warnings[0], warnings
+    assert SMTP_PASS not in caplog.text
+    email = new_email("openrelay")
+    signup_unconfirmed(server, email)
+    mail = sink.one(email)
+    assert mail.subject == "Confirm your email address" and sink.logins == []
+    session_from_redirect(follow(mail.link), SITE_URL, "signup")
+
+
+def test_smtp_user_with_a_server_that_offers_auth_logs_in_and_says_nothing(mail_server, backend, caplog):
+    # aiosmtpd offers AUTH on a plain connection only when told it may.
+    with caplog.at_level(logging.INFO, logger="gotrue_lite"):
+        server, sink = mail_server(backend, {"with_auth": True, "auth_require_tls": False},
+                                   GOTRUE_SMTP_USER=SMTP_USER, GOTRUE_SMTP_PASS=SMTP_PASS)
+    assert smtp_warnings(caplog) == []
+    email = new_email("authrelay")
+    signup_unconfirmed(server, email)
+    assert sink.one(email).subject == "Confirm your email address"
+    assert sink.logins and set(sink.logins) == {("LOGIN", SMTP_USER)}
+
+
 def test_untrusted_certificate_is_refused_by_default(mail_server, backend, tls_context):
     server, sink = mail_server(backend, {"tls_context": tls_context, "require_starttls": True})
     email = new_email("untrusted")

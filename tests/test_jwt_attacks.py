@@ -237,13 +237,36 @@ def test_not_yet_valid_token_is_refused(shared):
     assert call(shared, USER_ENDPOINTS[0], mint({**claims, "nbf": now - 60})).status_code == 200
 
 
-def test_token_without_exp_is_refused(shared):
-    """Stricter than upstream (golang-jwt accepts a token without exp): SESSIONS.md §1.4 lite."""
+def test_token_without_exp_is_accepted_as_upstream(shared):
+    """upstream parseJWTClaims (golang-jwt v5 without WithExpirationRequired) checks exp only when
+    present: a correctly signed token without one is good, for a user and for an admin."""
     session = signup_session(shared)
     claims = claims_of_session(session)
-    assert_refused_everywhere(shared, mint({**claims, "exp": None}), 403, "bad_jwt", BAD_JWT_PREFIX)
+    no_exp = mint({**claims, "exp": None})
+    for endpoint in USER_ENDPOINTS[:2]:
+        assert call(shared, endpoint, no_exp).status_code == 200, endpoint
+    admin = mint({"role": "service_role", "iss": "supabase", "sub": None, "aud": None, "exp": None})
+    assert call(shared, ADMIN_ENDPOINT, admin).status_code == 200
+    # Still refused: the same token signed with another secret, and one whose exp has passed.
+    forged = mint({**claims, "exp": None}, "an-attacker-secret-0123456789abcdefghijkl")
+    assert_refused_everywhere(shared, forged, 403, "bad_jwt", BAD_JWT_PREFIX)
+    expired = mint({"role": "service_role", "sub": None, "aud": None, "exp": int(time.time()) - 1})
+    assert_refused_everywhere(shared, expired, 403, "bad_jwt", BAD_JWT_PREFIX + ", token has expired",
+                              endpoints=[ADMIN_ENDPOINT])
+
+
+def test_token_without_exp_is_refused_when_exp_is_required(make_server, backend):
+    server = make_server(backend, GOTRUE_LITE_REQUIRE_EXP="true")
+    session = signup_session(server)
+    claims = claims_of_session(session)
+    message = BAD_JWT_PREFIX + ', missing required key "exp" among claims'
+    assert_refused_everywhere(server, mint({**claims, "exp": None}), 403, "bad_jwt", message)
     admin = mint({"role": "service_role", "sub": None, "aud": None, "exp": None})
-    assert_refused_everywhere(shared, admin, 403, "bad_jwt", BAD_JWT_PREFIX, endpoints=[ADMIN_ENDPOINT])
+    assert_refused_everywhere(server, admin, 403, "bad_jwt", message, endpoints=[ADMIN_ENDPOINT])
+    assert_user_untouched(server, session["user"]["id"])
+    # Tokens with exp are unaffected.
+    assert call(server, USER_ENDPOINTS[0], session["access_token"]).status_code == 200
+    assert call(server, ADMIN_ENDPOINT, server.service_role_key).status_code == 200
 
 
 @pytest.mark.parametrize("exp", ["tomorrow", "", [1], {"a": 1}, True, 1e300])

@@ -657,6 +657,41 @@ def test_implicit_tls(tmp_path, tls_context):
     assert inbox.logins == [("LOGIN", SMTP_USER)] and inbox.received[0].tls
 
 
+def test_smtp_user_set_but_no_auth_offered_sends_without_login(tmp_path, caplog):
+    # As upstream's gomail Dialer: credentials are used only when EHLO lists AUTH.
+    with smtp_server() as (inbox, port):
+        s = smtp_settings(tmp_path, port, GOTRUE_SMTP_USER=SMTP_USER, GOTRUE_SMTP_PASS=SMTP_PASS)
+        assert run(mail_smtp.probe(s)) == (None, True)
+        with caplog.at_level(logging.INFO, logger="gotrue_lite.mail"):
+            mailer = Mailer(s)
+            run(mailer.start())
+            run(mailer.send("recovery", TO, link_variables()))
+            run(mailer.close())
+    assert inbox.logins == [] and len(inbox.received) == 1 and inbox.received[0].rcpt_tos == [TO]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"GOTRUE_SMTP_USER is set but the SMTP server 127.0.0.1:{port} offers no AUTH: "
+                        "mail is sent without logging in"]
+    assert SMTP_PASS not in caplog.text
+
+
+def test_auth_offered_only_after_starttls_is_used_after_starttls(tmp_path, tls_context):
+    # aiosmtpd lists AUTH only once the connection is encrypted: the login follows STARTTLS.
+    with smtp_server(tls_context=tls_context, with_auth=True) as (inbox, port):
+        s = smtp_settings(tmp_path, port, GOTRUE_SMTP_USER=SMTP_USER, GOTRUE_SMTP_PASS=SMTP_PASS,
+                          GOTRUE_LITE_SMTP_TLS_VERIFY="false")
+        assert run(mail_smtp.probe(s)) == (None, False)
+        run(Mailer(s).send("recovery", TO, link_variables()))
+    assert inbox.logins == [("LOGIN", SMTP_USER)] * 2 and inbox.received[0].tls
+
+
+def test_no_smtp_user_never_logs_in_even_when_auth_is_offered(tmp_path):
+    with smtp_server(with_auth=True, auth_require_tls=False) as (inbox, port):
+        s = smtp_settings(tmp_path, port)
+        assert run(mail_smtp.probe(s)) == (None, False)
+        run(Mailer(s).send("recovery", TO, link_variables()))
+    assert inbox.logins == [] and len(inbox.received) == 1
+
+
 def test_implicit_tls_follows_port_465_unless_set(tmp_path):
     def options(**env):
         return mail_smtp.connection_options(make_settings(tmp_path, GOTRUE_SMTP_HOST="smtp.test", **env), 10)

@@ -254,7 +254,7 @@ def test_access_token_claims(shared):
     assert "kid" not in header
     claims = claims_of(token)
     user = session["user"]
-    assert claims["iss"] == shared.url
+    assert "iss" not in claims  # upstream: only with GOTRUE_JWT_ISSUER set
     assert claims["sub"] == user["id"]
     assert claims["aud"] == "authenticated"  # a string, never a list
     assert type(claims["iat"]) is int and type(claims["exp"]) is int
@@ -275,6 +275,29 @@ def test_access_token_claims(shared):
     assert "nbf" not in claims and "jti" not in claims
     refreshed = claims_of(refresh(shared, session["refresh_token"]).json()["access_token"])
     assert refreshed["amr"] == claims["amr"]
+
+
+def test_iss_only_when_the_issuer_is_set(make_server, backend):
+    """upstream: tokens.Service puts config.JWT.Issuer into RegisteredClaims (json iss,omitempty),
+    and WellKnownOpenID shows it as issuer; nothing derives it from API_EXTERNAL_URL."""
+    server = make_server(backend, API_EXTERNAL_URL="https://auth.acme.test/auth/v1",
+                         GOTRUE_JWT_ISSUER="https://auth.acme.test/auth/v1/")
+    session = signup_session(server)
+    assert claims_of(session["access_token"])["iss"] == "https://auth.acme.test/auth/v1/"
+    assert claims_of(refresh(server, session["refresh_token"]).json()["access_token"])["iss"] == \
+        "https://auth.acme.test/auth/v1/"
+    discovery = httpx.get(server.url + "/.well-known/openid-configuration", timeout=60).json()
+    assert discovery["issuer"] == "https://auth.acme.test/auth/v1/"
+    assert discovery["jwks_uri"] == "https://auth.acme.test/auth/v1/.well-known/jwks.json"
+
+
+def test_no_iss_and_an_empty_discovery_issuer_by_default(shared):
+    session = signup_session(shared)
+    assert "iss" not in claims_of(session["access_token"])
+    assert "iss" not in claims_of(refresh(shared, session["refresh_token"]).json()["access_token"])
+    discovery = httpx.get(shared.url + "/.well-known/openid-configuration", timeout=60).json()
+    # upstream serves the empty issuer as it is, the endpoints relative to it
+    assert (discovery["issuer"], discovery["token_endpoint"]) == ("", "/oauth/token")
 
 
 def test_jwt_exp_setting(make_server, backend):

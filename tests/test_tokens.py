@@ -76,6 +76,12 @@ def keys() -> KeySet:
     return KeySet(SECRET, "", (), ("HS256",))
 
 
+@pytest.fixture
+def strict_keys() -> KeySet:
+    """GOTRUE_LITE_REQUIRE_EXP=true: exp required, as python-jose required it."""
+    return KeySet(SECRET, "", (), ("HS256",), require_exp=True)
+
+
 # --- the same tokens as python-jose ------------------------------------------------------------
 
 
@@ -147,17 +153,44 @@ CLAIM_VARIANTS = {
 
 
 @pytest.mark.parametrize("name", CLAIM_VARIANTS)
-def test_claims_are_judged_as_python_jose_judged_them(keys, name):
+def test_claims_are_judged_as_python_jose_judged_them(keys, strict_keys, name):
     token = forge({"alg": "HS256", "typ": "JWT"}, fresh(**CLAIM_VARIANTS[name](int(time.time()))))
     try:
         expected = jwt.decode(token, SECRET, algorithms=["HS256"], options=OPTIONS)
     except JOSEError:
         expected = None
     try:
-        got = keys.verify(token)
+        got = strict_keys.verify(token)
     except TokenError:
         got = None
     assert got == expected
+    # By default the one difference is upstream's: a token without exp is good.
+    lax = jwt.decode(token, SECRET, algorithms=["HS256"], options={**OPTIONS, "require_exp": False})  \
+        if name == "no exp" else expected
+    try:
+        assert keys.verify(token) == lax
+    except TokenError:
+        assert lax is None
+
+
+def test_a_token_without_exp_never_expires_unless_exp_is_required(keys, strict_keys, monkeypatch):
+    """upstream parseJWTClaims: golang-jwt v5 without WithExpirationRequired checks exp only when
+    present; JSON null decodes to no exp there as well. GOTRUE_LITE_REQUIRE_EXP refuses both."""
+    hs = {"alg": "HS256", "typ": "JWT"}
+    service_key = {"role": "service_role", "iss": "supabase", "iat": int(time.time())}
+    for claims in (fresh(exp=None), {**fresh(), "exp": None}, service_key):
+        token = forge(hs, claims)
+        assert keys.verify(token) == claims
+        with pytest.raises(TokenError):
+            strict_keys.verify(token)
+    monkeypatch.setattr(tokens.time, "time", lambda: 32_503_680_000.0)  # the year 3000
+    assert keys.verify(forge(hs, service_key)) == service_key
+    # Everything else about the token is still checked: a future nbf, a malformed exp.
+    for claims in (fresh(exp=None, nbf=32_503_690_000), fresh(exp="never"), fresh(exp=[None])):
+        with pytest.raises(TokenError):
+            keys.verify(forge(hs, claims))
+    with pytest.raises(TokenError, match="Signature verification failed"):
+        keys.verify(forge(hs, service_key, b"an-attacker-secret-0123456789abcdefghijkl"))
 
 
 # --- tampering ----------------------------------------------------------------------------------
@@ -231,8 +264,6 @@ def _tampered(rsa_key) -> dict[str, str]:
         "payload exp NaN": forge(hs, json.dumps({**claims, "exp": float("nan")}).encode()),
         "payload exp Infinity": forge(hs, json.dumps({**claims, "exp": float("inf")}).encode()),
         "payload exp 1e999": forge(hs, json.dumps(claims).replace(str(claims["exp"]), "1e999").encode()),
-        "missing exp": forge(hs, fresh(exp=None)),
-        "exp null": forge(hs, {**claims, "exp": None}),
         "exp a numeric string": forge(hs, {**claims, "exp": str(claims["exp"])}),
         "exp true": forge(hs, {**claims, "exp": True}),
         "exp a list": forge(hs, {**claims, "exp": [claims["exp"]]}),
@@ -258,7 +289,8 @@ def test_every_tampering_is_refused(rsa_key):
     assert not accepted
 
 
-def test_refusals_say_why(keys):
+def test_refusals_say_why(strict_keys):
+    keys = strict_keys
     claims = fresh()
     hs = {"alg": "HS256", "typ": "JWT"}
     for token, message in (

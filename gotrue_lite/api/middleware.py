@@ -12,11 +12,9 @@ from typing import Any
 from aiohttp import web
 
 from ..auth import Client, Context, redirects
-from ..errors import APIError
+from ..auth.access import admin_of, load_subject, refuse_banned, subject_of
+from ..errors import APIError, Conflict, DatabaseUnavailable
 from ..models import Session, User
-from ..store import Conflict, DatabaseUnavailable
-from ..store import sessions as session_store
-from ..store import users as user_store
 from ..tokens import TokenError
 
 log = logging.getLogger("gotrue_lite.api")
@@ -26,7 +24,6 @@ REQUEST_ID = web.RequestKey("request_id", str)
 API_VERSION = "2024-01-01"
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _BEARER = re.compile(r"^bearer (\S+)$", re.IGNORECASE)
-NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 CORS_HEADERS = ("Accept, Authorization, Content-Type, X-Client-IP, X-Client-Info, X-JWT-AUD, X-Use-Cookie, "
                 "X-Supabase-Api-Version, apikey")
@@ -63,6 +60,9 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except APIError as exc:
+        if exc.legacy is not None and not _wants_2024(request):
+            status, body = exc.legacy
+            return web.json_response(body, status=status, headers={"x-sb-error-code": exc.error_code})
         return error_response(request, exc.status, exc.error_code, exc.message, exc.extra)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -165,28 +165,6 @@ def bearer_claims(request: web.Request) -> dict[str, Any]:
     return claims
 
 
-def _session_id(claims: dict[str, Any]) -> str | None:
-    """The token's session, None when it names none (absent, empty or the nil UUID)."""
-    value = claims.get("session_id")
-    if value is None or value == "" or value == NIL_UUID:
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        raise APIError(403, "bad_jwt", "invalid claim: session_id claim must be a UUID") from None
-
-
-async def _session_of(ctx: Context, claims: dict[str, Any]) -> Session | None:
-    """The session the token names (None when it names none); a vanished one is a 403."""
-    session_id = _session_id(claims)
-    if session_id is None:
-        return None
-    session = await session_store.get(ctx.db, session_id)
-    if session is None:
-        raise APIError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
-    return session
-
-
 def audience_matches(claims: dict[str, Any], aud: str) -> bool:
     token_aud = claims.get("aud")
     if isinstance(token_aud, list):
@@ -194,46 +172,11 @@ def audience_matches(claims: dict[str, Any], aud: str) -> bool:
     return token_aud == aud
 
 
-def _subject(claims: dict[str, Any]) -> tuple[str, str | None, APIError | None]:
-    """The token's user id and session id; an unusable session id is reported after the user."""
-    sub = claims.get("sub")
-    if not sub or not isinstance(sub, str):
-        raise APIError(403, "bad_jwt", "invalid claim: missing sub claim")
-    try:
-        user_id = str(uuid.UUID(sub))
-    except ValueError:
-        raise APIError(400, "bad_jwt", "invalid claim: sub claim must be a UUID") from None
-    try:
-        return user_id, _session_id(claims), None
-    except APIError as exc:  # upstream reports a missing user first
-        return user_id, None, exc
-
-
-async def _load_subject(ctx: Context, user_id: str, session_id: str | None,
-                        bad_session_id: APIError | None) -> tuple[User, Session | None]:
-    if session_id is None:
-        user, session = await user_store.get(ctx.db, user_id), None
-    else:
-        user, session = await user_store.get_with_session(ctx.db, user_id, session_id)
-    if user is None:
-        raise APIError(403, "user_not_found", "User from sub claim in JWT does not exist")
-    if bad_session_id is not None:
-        raise bad_session_id
-    if session_id is not None and session is None:
-        raise APIError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
-    return user, session
-
-
-def _refuse_banned(user: User) -> None:
-    if user.is_banned():
-        raise APIError(403, "user_banned", "User is banned")
-
-
 async def authenticate(request: web.Request) -> tuple[User, Session | None, dict[str, Any]]:
     """The signed-in user behind the bearer token, with its session (SESSIONS.md §1.4)."""
     claims = bearer_claims(request)
-    user, session = await _load_subject(ctx_of(request), *_subject(claims))
-    _refuse_banned(user)
+    user, session = await load_subject(ctx_of(request), *subject_of(claims))
+    refuse_banned(user)
     return user, session, claims
 
 
@@ -242,19 +185,19 @@ async def authenticated_user_json(request: web.Request) -> tuple[bytes, dict[str
     user and session were read moments ago."""
     claims = bearer_claims(request)
     ctx = ctx_of(request)
-    user_id, session_id, bad_session_id = _subject(claims)
+    user_id, session_id, bad_session_id = subject_of(claims)
     recent = ctx.recent_users
     if recent is not None and bad_session_id is None:
         found = recent.get(user_id, session_id)
         if found is not None:
-            _refuse_banned(found.user)
+            refuse_banned(found.user)
             return found.body, claims
     version = recent.version() if recent is not None else 0
-    user, session = await _load_subject(ctx, user_id, session_id, bad_session_id)
+    user, session = await load_subject(ctx, user_id, session_id, bad_session_id)
     body = json.dumps(user.to_json()).encode()
     if recent is not None:
         recent.keep(version, user, session, body)
-    _refuse_banned(user)
+    refuse_banned(user)
     return body, claims
 
 
@@ -279,12 +222,7 @@ async def authenticate_admin(request: web.Request) -> tuple[User | None, dict[st
     """An admin request: a valid token whose role is one of GOTRUE_JWT_ADMIN_ROLES (§4.5)."""
     claims = bearer_claims(request)
     ctx = ctx_of(request)
-    admin = None
-    session = await _session_of(ctx, claims)
-    if session is not None:
-        admin = await user_store.get(ctx.db, session.user_id)
-        if admin is None:
-            raise APIError(403, "user_not_found", "User from sub claim in JWT does not exist")
+    admin = await admin_of(ctx, claims)
     if claims.get("role") not in ctx.settings.jwt.admin_roles:
         raise APIError(403, "not_admin", "User not allowed")
     return admin, claims

@@ -14,16 +14,17 @@ from .. import clock, crypto
 from ..config import parse_duration
 from ..errors import APIError, validation
 from ..models import User, iso
-from ..store import UniqueViolation
+from ..store import StatementRefused, UniqueViolation
 from ..store import admin as admin_store
 from ..store import one_time_tokens as ott_store
 from ..store import sessions as session_store
 from ..store import users as user_store
 from . import Client, Context, audit, emails, fields, otp
 from .account import PENDING_TOKENS, merge_metadata
-from .signup import confirm_email, confirm_phone, create_user as create_email_user, ensure_identity
+from .signup import confirm_email, confirm_phone, create_user as create_email_user, ensure_identity, is_race, refused_user
 
 EMAIL_EXISTS = "A user with this email address has already been registered"
+CREATING_FAILED = "Database error creating new user"  # upstream adminUserCreate, for any error in its transaction
 PHONE_EXISTS = "Phone number already registered by another user"
 # The AMR entry a verified factor of each type adds to a session.
 FACTOR_AMR = {"totp": "totp", "phone": "mfa/phone", "webauthn": "mfa/webauthn"}
@@ -224,11 +225,15 @@ async def create_user(ctx: Context, client: Client, actor: Actor, attrs: Attribu
             if attrs.phone_confirm:
                 await confirm_phone(tx, await user_store.get(tx, user_id))
             user = await user_store.get(tx, user_id)
-    except UniqueViolation:
+    except UniqueViolation as exc:
+        if not is_race(exc):
+            raise refused_user(CREATING_FAILED, exc) from exc
         # Lost a race with a sign-up of the same address (or the address exists in another
         # audience: the unique indexes span audiences).
         phone_taken = bool(phone) and await user_store.find_by_phone(ctx.db, phone, aud) is not None
         raise (_phone_exists() if phone_taken or not email else _email_exists()) from None
+    except StatementRefused as exc:  # e.g. a trigger on auth.users raised
+        raise refused_user(CREATING_FAILED, exc) from exc
     return user.to_json()
 
 

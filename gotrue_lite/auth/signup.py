@@ -2,18 +2,50 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 from .. import clock, crypto
-from ..errors import APIError, validation
+from ..errors import APIError, database_failure, validation
 from ..models import User
-from ..store import Executor, UniqueViolation
+from ..store import Executor, StatementRefused, UniqueViolation
 from ..store import flow_state as flow_store
 from ..store import users as user_store
 from . import Client, Context, audit, emails, fields, pkce, sessions
 
+log = logging.getLogger("gotrue_lite.auth")
+
 ALREADY_REGISTERED = APIError(422, "user_already_exists", "User already registered")
+# upstream's answers when the database refuses a new user (a trigger on auth.users raised):
+# signupNewUser's, shared by sign-up, invite, magic link / OTP and generate_link; anonymous.go's.
+SAVING_FAILED = "Database error saving new user"
+ANONYMOUS_FAILED = "Database error creating anonymous user"
+
+
+def refused_user(message: str, exc: StatementRefused, *, shown: bool = True) -> APIError:
+    """The answer for a user row the database refused; `shown`: upstream keeps the Postgres
+    error for its legacy envelope."""
+    log.error("%s: %s", message, exc)
+    return database_failure(message, exc if shown else None)
+
+
+def is_race(exc: UniqueViolation) -> bool:
+    """A clash on the users table's own keys (a racing sign-up), not in a trigger's insert."""
+    return exc.table in (None, "users")
+
+
+async def insert_user(tx: Executor, values: dict[str, Any], failure: str = SAVING_FAILED, *,
+                      shown: bool = True) -> None:
+    """INSERT the user row; a refusal other than a racing duplicate is upstream's 500 `failure`."""
+    try:
+        await user_store.create(tx, values)
+    except UniqueViolation as exc:
+        if is_race(exc):
+            raise
+        raise refused_user(failure, exc, shown=shown) from exc
+    except StatementRefused as exc:
+        raise refused_user(failure, exc, shown=shown) from exc
 
 
 def _new_user_values(ctx: Context, aud: str, *, email: str = "", phone: str = "", password_hash: str | None,
@@ -57,7 +89,7 @@ async def create_user(ctx: Context, tx: Executor, aud: str, provider: str, addre
     values = _new_user_values(ctx, aud, password_hash=password_hash, data=data, provider=provider,
                               **{provider: address})
     values.update(extra or {})
-    await user_store.create(tx, values)
+    await insert_user(tx, values)
     await ensure_identity(tx, await user_store.get(tx, values["id"]), provider, data)
     return await user_store.get(tx, values["id"])
 
@@ -177,8 +209,12 @@ async def sign_in_anonymously(ctx: Context, client: Client, *, data: dict[str, A
     if not ctx.settings.external.anonymous_users.enabled:
         raise APIError(422, "anonymous_provider_disabled", "Anonymous sign-ins are disabled")
     values = _new_user_values(ctx, client.aud, password_hash=None, data=data, provider=None, anonymous=True)
-    async with ctx.db.transaction() as tx:
-        await user_store.create(tx, values)
-        user = await user_store.get(tx, values["id"])
-        await audit.record(ctx, tx, user, "user_signedup", {"provider": "anonymous"})
-        return await sessions.issue(ctx, tx, user, "anonymous", client)
+    try:
+        async with ctx.db.transaction() as tx:
+            # upstream wraps signupNewUser's error in its own, hiding the Postgres error there
+            await insert_user(tx, values, ANONYMOUS_FAILED, shown=False)
+            user = await user_store.get(tx, values["id"])
+            await audit.record(ctx, tx, user, "user_signedup", {"provider": "anonymous"})
+            return await sessions.issue(ctx, tx, user, "anonymous", client)
+    except StatementRefused as exc:  # anything else the database refused in that transaction
+        raise refused_user(ANONYMOUS_FAILED, exc) from exc

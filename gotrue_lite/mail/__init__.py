@@ -65,10 +65,13 @@ class Mailer:
                             "not sent to the SMTP server %s", smtp_settings.host)
             log.info("dev mailbox on: mail is not sent; read it at GET /_dev/mail (JSON) or /_dev/mail/")
         elif smtp_settings.host:
-            problem = await smtp.probe(self.settings)
-            if problem:
-                log.warning("SMTP check failed, mail will not be delivered until this is fixed: %s", problem)
+            checked = await smtp.probe(self.settings)
+            if checked.problem:
+                log.warning("SMTP check failed, mail will not be delivered until this is fixed: %s", checked.problem)
             else:
+                if checked.unauthenticated:
+                    log.warning("GOTRUE_SMTP_USER is set but the SMTP server %s:%d offers no AUTH: mail is sent "
+                                "without logging in", smtp_settings.host, smtp_settings.port)
                 log.info("SMTP server %s:%d reachable", smtp_settings.host, smtp_settings.port)
         else:
             log.info("no GOTRUE_SMTP_HOST: mail is dropped (the dev mailbox is off: set "

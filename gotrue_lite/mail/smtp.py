@@ -6,7 +6,7 @@ import asyncio
 import logging
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import aiosmtplib
@@ -106,23 +106,39 @@ def _why(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
 
-async def _open(settings, client: aiosmtplib.SMTP) -> None:
-    """Connect (and, with SMTP_USER set, log in), or MailError."""
+async def _greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO (HELO for a server that knows no EHLO), so that its extensions are known."""
+    if not client.is_ehlo_or_helo_needed:
+        return
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        await client.helo()
+
+
+async def _open(settings, client: aiosmtplib.SMTP) -> bool:
+    """Connect and, with SMTP_USER set, log in if the server offers AUTH (as upstream's gomail
+    Dialer, which sends unauthenticated otherwise); or MailError. True when logged in."""
     smtp = settings.smtp
     where = f"{smtp.host}:{smtp.port}"
     try:
         await client.connect()
+        if smtp.user:
+            await _greet(client)
     except (aiosmtplib.SMTPException, OSError) as exc:
+        await _close(client)
         raise MailError(f"cannot connect to the SMTP server {where}: {_why(exc)}") from None
-    if smtp.user:
-        try:
-            await client.login(smtp.user, smtp.password)
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            await _close(client)
-            raise MailError(f"the SMTP server {where} refused the login of user {smtp.user!r}: {_why(exc)}") from None
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            await _close(client)
-            raise MailError(f"cannot log in to the SMTP server {where} as {smtp.user!r}: {_why(exc)}") from None
+    if not smtp.user or not client.supports_extension("auth"):
+        return False
+    try:
+        await client.login(smtp.user, smtp.password)
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        await _close(client)
+        raise MailError(f"the SMTP server {where} refused the login of user {smtp.user!r}: {_why(exc)}") from None
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        await _close(client)
+        raise MailError(f"cannot log in to the SMTP server {where} as {smtp.user!r}: {_why(exc)}") from None
+    return True
 
 
 async def _close(client: aiosmtplib.SMTP) -> None:
@@ -148,17 +164,22 @@ async def deliver(settings, email: EmailMessage, to: str) -> None:
         await _close(client)
 
 
-async def probe(settings) -> str | None:
-    """Why the configured SMTP server cannot be used, or None when connect (+ login) works."""
+class Probe(NamedTuple):
+    problem: str | None  # why the server cannot be used; None when connect (+ login) works
+    unauthenticated: bool  # SMTP_USER is set but the server offers no AUTH: mail goes without login
+
+
+async def probe(settings) -> Probe:
+    """Connect (and log in) once, as a send would."""
     smtp = settings.smtp
     client = aiosmtplib.SMTP(**connection_options(settings, PROBE_TIMEOUT))
     try:
         async with asyncio.timeout(PROBE_TIMEOUT):
-            await _open(settings, client)
+            logged_in = await _open(settings, client)
             await _close(client)
     except MailError as exc:
-        return str(exc)
+        return Probe(str(exc), False)
     except TimeoutError:
         client.close()
-        return f"no answer from the SMTP server {smtp.host}:{smtp.port} within {PROBE_TIMEOUT:g} s"
-    return None
+        return Probe(f"no answer from the SMTP server {smtp.host}:{smtp.port} within {PROBE_TIMEOUT:g} s", False)
+    return Probe(None, bool(smtp.user) and not logged_in)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ..config import ConfigError
-from .base import Conflict, Database, DatabaseUnavailable, Executor, UniqueViolation
+from .base import Conflict, Database, DatabaseUnavailable, Executor, StatementRefused, UniqueViolation
 
-__all__ = ["Conflict", "Database", "DatabaseUnavailable", "Executor", "UniqueViolation", "open_database"]
+__all__ = ["Conflict", "Database", "DatabaseUnavailable", "Executor", "StatementRefused", "UniqueViolation",
+           "open_database"]
 
 
 async def open_database(settings) -> Database:

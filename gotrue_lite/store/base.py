@@ -7,6 +7,9 @@ from contextlib import AbstractAsyncContextManager
 from functools import lru_cache
 from typing import Any, Generator, NamedTuple, Protocol, TypeVar
 
+# Raised here, answered by the HTTP layer: they live with APIError so that it needs no store import.
+from ..errors import Conflict, DatabaseUnavailable  # noqa: F401 - re-exported
+
 T = TypeVar("T")
 
 
@@ -79,16 +82,28 @@ class Database(Executor, Protocol):
     async def close(self) -> None: ...
 
 
-class DatabaseUnavailable(Exception):
-    """The database cannot be reached right now (connection refused, pool timed out)."""
+class StatementRefused(Exception):
+    """The database refused a statement with an error of its own: a trigger raised, a check or
+    foreign key failed. PostgreSQL's SQLSTATE, detail and hint are kept (upstream shows some of
+    them to clients); SQLite reports none."""
+
+    def __init__(self, message: str, *, sqlstate: str = "", detail: str = "", hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.sqlstate = sqlstate
+        self.detail = detail
+        self.hint = hint
 
 
-class Conflict(Exception):
-    """A lock could not be had in time; answered as 409 conflict."""
+class UniqueViolation(StatementRefused):
+    """A row with the same unique key exists already (two racing sign-ups of one email).
 
+    `table` is the table whose key clashed, when the database says: a trigger inserting into
+    another table is no race on this one."""
 
-class UniqueViolation(Exception):
-    """A row with the same unique key exists already (two racing sign-ups of one email)."""
+    def __init__(self, message: str, table: str | None = None, *, sqlstate: str = "", detail: str = "") -> None:
+        super().__init__(message, sqlstate=sqlstate, detail=detail)
+        self.table = table
 
 
 # What a signed-in user reads back about themselves: the user row, identities, MFA factors, and

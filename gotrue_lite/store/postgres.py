@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator
 
 import asyncpg
 
-from .base import Conflict, DatabaseUnavailable, Steps, T, UniqueViolation, changes_accounts, run
+from .base import Conflict, DatabaseUnavailable, StatementRefused, Steps, T, UniqueViolation, changes_accounts, run
 
 log = logging.getLogger("gotrue_lite.store")
 
@@ -56,9 +56,14 @@ def _translate_error(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncpg.exceptions.LockNotAvailableError):
         return Conflict(str(exc))
     if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
-        return UniqueViolation(str(exc))
+        return UniqueViolation(exc.message or str(exc), exc.table_name, sqlstate=exc.sqlstate or "",
+                               detail=exc.detail or "")
     if isinstance(exc, _UNAVAILABLE):
         return DatabaseUnavailable(str(exc) or exc.__class__.__name__)
+    if isinstance(exc, asyncpg.exceptions.PostgresError):
+        # Reported by the server: a trigger's RAISE, a constraint, an error in a function.
+        return StatementRefused(exc.message or str(exc), sqlstate=exc.sqlstate or "", detail=exc.detail or "",
+                                hint=exc.hint or "")
     return exc
 
 

@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator, NoReturn
 
 import aiosqlite
 
-from .base import Conflict, Statement, Steps, T, UniqueViolation, changes_accounts, run
+from .base import Conflict, Statement, StatementRefused, Steps, T, UniqueViolation, changes_accounts, run
 
 READERS = 4
 BATCH = 64  # steps committed together at most
@@ -65,9 +65,18 @@ def _translate(sql: str) -> str:
     return re.sub(r"\$(\d+)", r"?\1", sql)
 
 
+# "UNIQUE constraint failed: users.email": the table of the first column named.
+_UNIQUE_TABLE = re.compile(r"constraint failed: (\w+)\.")
+
+
 def _raise_translated(exc: sqlite3.Error) -> NoReturn:
-    if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
-        raise UniqueViolation(str(exc)) from exc
+    if isinstance(exc, sqlite3.IntegrityError):
+        # By its result code, not its text: a trigger's RAISE message may say anything.
+        if getattr(exc, "sqlite_errorname", "") in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
+            table = _UNIQUE_TABLE.search(str(exc))
+            raise UniqueViolation(str(exc), table.group(1) if table else None) from exc
+        # A trigger's RAISE(ABORT, …), a CHECK, NOT NULL or FOREIGN KEY failing.
+        raise StatementRefused(str(exc)) from exc
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
         raise Conflict(str(exc)) from exc
     raise exc
