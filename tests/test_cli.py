@@ -511,6 +511,20 @@ def test_second_serve_on_a_busy_port_creates_no_postgres_schema(workdir: Path, l
     assert first.stop() == 0
 
 
+def test_links_in_mail_follow_port_with_the_sample_configuration(workdir: Path, launch) -> None:
+    """Run from a folder holding the sample gotrue_lite.toml, as from the repository."""
+    (workdir / "gotrue_lite.toml").write_text((REPO / "gotrue_lite.toml").read_text())
+    port = free_port()
+    server = launch(workdir, base_env(PORT=str(port), GOTRUE_MAILER_AUTOCONFIRM="false"), port)
+    email = f"port-{uuid.uuid4().hex[:10]}@example.com"
+    sign_up(server.url, email)
+    (message,) = httpx.get(f"{server.url}/_dev/mail", params={"email": email}, timeout=10).json()["messages"]
+    (link,) = [link for link in message["links"] if "/verify?" in link]
+    assert link.startswith(f"http://localhost:{port}/verify?token="), link
+    assert link.endswith(f"&redirect_to=http://localhost:{port}/_dev/welcome"), link
+    assert server.stop() == 0
+
+
 def test_start_up_lines_say_what_the_development_defaults_do(workdir: Path, launch) -> None:
     port = free_port()
     server = launch(workdir, base_env(PORT=str(port)), port)
