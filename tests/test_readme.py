@@ -170,3 +170,17 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     commands = [line for line in ci if line.strip() and not line.lstrip().startswith("#")]
     assert commands[-1] == install_and_test.strip(), "the last thing .ci/run does is the README's command"
     assert sum("pytest" in line for line in commands) == 1
+
+
+def test_docs_point_only_at_files_a_clone_has() -> None:
+    """Every repository path docs/*.md names (in backticks or as a link) is in the repository."""
+    missing = []
+    for page in sorted((REPO / "docs").glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        named = re.findall(r"`([\w./-]+/[\w.-]+\.\w+)`", text) + re.findall(r"\]\(([\w./-]+\.\w+)\)", text)
+        for path in named:
+            if "://" in path or path.startswith("/"):
+                continue  # a URL path on the server, not a file
+            if not (REPO / path).exists() and not (page.parent / path).exists():
+                missing.append(f"{page.name}: {path}")
+    assert not missing, missing
