@@ -1218,6 +1218,10 @@ def _finish(values: dict[str, Any], cwd: Path) -> None:
     secret = values["jwt.secret"]
     if secret is not None and len(secret) < 32:
         log.warning("GOTRUE_JWT_SECRET is shorter than 32 characters; use a long random secret")
+    if values["jwt.exp"] < 0:
+        # Go takes it too (a plain int); the tokens it signs are expired when issued.
+        log.warning("GOTRUE_JWT_EXP is negative (%d): every access token is expired when issued",
+                    values["jwt.exp"])
 
     if values["mailer.autoconfirm"] and values["mailer.allow_unverified_email_sign_ins"]:
         raise ConfigError(

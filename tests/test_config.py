@@ -302,13 +302,15 @@ JWT_EXP_EXPECTED = ("GOTRUE_JWT_EXP: expected a whole number of seconds, such as
                     "an int: no units, so 1h or 60m are refused)")
 
 
-def test_jwt_exp_is_read_as_go_reads_an_int(tmp_path):
+def test_jwt_exp_is_read_as_go_reads_an_int(tmp_path, caplog):
     # envconfig → strconv.ParseInt(value, 0, 64): base prefixes, a sign, no units, 64-bit range.
     assert load(tmp_path, env={"GOTRUE_JWT_EXP": "600"}).jwt.exp == 600
     assert load(tmp_path, env={"GOTRUE_JWT_EXP": "0x258"}).jwt.exp == 600
     assert load(tmp_path, env={"GOTRUE_JWT_EXP": "01130"}).jwt.exp == 600  # octal, as in Go
     assert load(tmp_path, env={"GOTRUE_JWT_EXP": "0"}).jwt.exp == 3600  # 0 → 3600 (ApplyDefaults)
-    assert load(tmp_path, env={"GOTRUE_JWT_EXP": "-5"}).jwt.exp == -5  # Go takes it too
+    with caplog.at_level(logging.WARNING, logger="gotrue_lite.config"):
+        assert load(tmp_path, env={"GOTRUE_JWT_EXP": "-5"}).jwt.exp == -5  # Go takes it too
+    assert "GOTRUE_JWT_EXP is negative (-5)" in caplog.text
     assert load(tmp_path, toml="[jwt]\nexp = 7200\n").jwt.exp == 7200
     for text in ("1h", "60m", "3600s", "1.5", "9223372036854775808"):
         assert error_of(tmp_path, env={"GOTRUE_JWT_EXP": text}) == f"{JWT_EXP_EXPECTED}, got {text!r}"
