@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import errno
 import logging
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,13 +25,14 @@ if TYPE_CHECKING:
 PROG = "gotrue-lite"
 # Long enough for a slow bcrypt sign-up to finish, short enough for an orchestrator's grace period.
 SHUTDOWN_TIMEOUT = 10.0
+LISTEN_BACKLOG = 128  # aiohttp's default
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 log = logging.getLogger("gotrue_lite")
 
 
 class CommandError(Exception):
-    """A failure the user can fix; main() prints it as one line and exits 1."""
+    """Failures the user can fix; main() prints one line for each (its arguments) and exits 1."""
 
 
 # --- logging -------------------------------------------------------------------------------
@@ -187,15 +188,23 @@ def _development_secret(settings: Settings) -> str:
     return secret
 
 
+def _missing_signing_key(settings: Settings) -> str | None:
+    """Why these settings cannot sign tokens at all, found without touching anything."""
+    if settings.jwt.secret or settings.jwt.keys or settings.db.driver == "sqlite":
+        return None
+    return (
+        "GOTRUE_JWT_SECRET: required with a Postgres database (or set GOTRUE_JWT_KEYS); "
+        "the automatic development secret exists only for SQLite"
+    )
+
+
 def _with_signing_key(settings: Settings) -> Settings:
     """Settings that can sign tokens: as configured, or with the development secret added."""
     if settings.jwt.secret or settings.jwt.keys:
         return settings
-    if settings.db.driver != "sqlite":
-        raise CommandError(
-            "GOTRUE_JWT_SECRET: required with a Postgres database (or set GOTRUE_JWT_KEYS); "
-            "the automatic development secret exists only for SQLite"
-        )
+    missing = _missing_signing_key(settings)
+    if missing:
+        raise CommandError(missing)
     secret = _development_secret(settings)
     return dataclasses.replace(settings, jwt=dataclasses.replace(settings.jwt, secret=secret))
 
@@ -249,14 +258,86 @@ def _listen_address(settings: Settings) -> tuple[str | None, int, str]:
     return host, port, f"http://{shown}:{port}"
 
 
+def _listen(host: str | None, port: int, url: str) -> list[socket.socket]:
+    """The listening sockets, bound before anything else happens, as asyncio would bind them
+    (every address the host resolves to; None: all interfaces)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CommandError(f"GOTRUE_API_HOST: cannot listen on {url}: {exc.strerror}") from exc
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(LISTEN_BACKLOG)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        raise CommandError(f"PORT: cannot listen on {url}: {exc.strerror}") from exc
+    return sockets
+
+
+def _dev_lines(settings: Settings) -> list[str]:
+    """What a newcomer on the development defaults needs to know, said at start-up."""
+    from gotrue_lite.api.devwelcome import serves_welcome
+
+    if not settings.lite.dev_mailbox:
+        return []
+    lines = []
+    if settings.mailer.autoconfirm:
+        lines.append("e-mail confirmation is off while the development mailbox is in use (as on a Supabase "
+                     "CLI stack): sign-ups are signed in at once; GOTRUE_MAILER_AUTOCONFIRM=false turns it on")
+    else:
+        lines.append("e-mail confirmation is on: sign-ups confirm through the link in the development mailbox")
+    if serves_welcome(settings):
+        lines.append(f"links in mail land on {settings.site_url} (GOTRUE_SITE_URL is not set; set it to your app)")
+    return lines
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from gotrue_lite.app import create_app
     from gotrue_lite.config import not_yet_warnings
+    from gotrue_lite.config import ConfigError
+    from gotrue_lite.store import check_database
 
-    settings = _with_signing_key(_load_settings(args))
+    settings = _load_settings(args)
     host, port, url = _listen_address(settings)
+    # Everything that can be checked without changing anything is checked first and reported
+    # together; the port comes before the database, so a second server on a busy port creates,
+    # migrates and writes nothing.
+    problems: list[str] = []
+    sockets: list[socket.socket] = []
+    try:
+        sockets = _listen(host, port, url)
+    except CommandError as exc:
+        problems.append(str(exc))
+    missing = _missing_signing_key(settings)
+    if missing:
+        problems.append(missing)
+        if sockets:
+            try:
+                asyncio.run(check_database(settings))
+            except ConfigError as exc:
+                problems.append(str(exc))
+    if problems:
+        for sock in sockets:
+            sock.close()
+        raise CommandError(*problems)
+
+    try:
+        settings = _with_signing_key(settings)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+
     for line in not_yet_warnings(settings):
         log.warning("%s", line)
 
@@ -270,23 +351,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     def announce(*_: object) -> None:
         log.info("%s %s listening on %s", PROG, __version__, url)
+        for line in _dev_lines(settings):
+            log.info("%s", line)
 
-    try:
-        # run_app stops on SIGTERM and SIGINT: it closes the listening sockets, gives the
-        # requests in flight up to SHUTDOWN_TIMEOUT, then runs the app's cleanup (pools).
-        web.run_app(
-            build_app(),
-            host=host,
-            port=port,
-            shutdown_timeout=SHUTDOWN_TIMEOUT,
-            print=announce,
-            access_log_class=_access_logger_class(),
-            handle_signals=True,
-        )
-    except OSError as exc:
-        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
-            raise CommandError(f"PORT: cannot listen on {url}: {exc.strerror}") from exc
-        raise
+    # run_app stops on SIGTERM and SIGINT: it closes the listening sockets, gives the requests
+    # in flight up to SHUTDOWN_TIMEOUT, then runs the app's cleanup (pools).
+    web.run_app(
+        build_app(),
+        sock=sockets,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        print=announce,
+        access_log_class=_access_logger_class(),
+        handle_signals=True,
+    )
     log.info("%s stopped", PROG)
     return 0
 
@@ -371,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: object) -> str:
     text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
     return text or type(exc).__name__
 
@@ -386,7 +463,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.handler(args))
-    except (CommandError, ConfigError) as exc:
+    except CommandError as exc:
+        for problem in exc.args:
+            print(f"{PROG}: {_one_line(problem)}", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
         print(f"{PROG}: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import ipaddress
 import json
 import logging
 import math
@@ -276,7 +277,7 @@ class HookSettings:
 @dataclass(frozen=True, slots=True)
 class LiteSettings:
     captcha_verify_url: str  # replaces the captcha provider's siteverify URL; "": the provider's own
-    dev_mailbox: bool | None
+    dev_mailbox: bool  # default: on while there is no SMTP host and the API is on loopback
     rate_limit_peer_fallback: bool
     require_exp: bool  # refuse access tokens without exp (upstream accepts them)
     secret_file: str
@@ -450,6 +451,21 @@ def _positive_duration(raw: Any) -> timedelta:
     value = _duration(raw)
     if value <= timedelta(0):
         raise _Invalid("must be a duration greater than 0 (leave it unset to disable)")
+    return value
+
+
+_GO_INT_SECONDS = (
+    "expected a whole number of seconds, such as 3600 (read as Go reads an int: "
+    "no units, so 1h or 60m are refused)"
+)
+
+
+def _go_int_seconds(raw: Any) -> int:
+    # GOTRUE_JWT_EXP is a Go int filled by envconfig (strconv.ParseInt, base 0, 64 bits):
+    # 3600, 0x0e10 or 07020 are read, a duration such as "1h" is a start-up error there too.
+    value = _int(raw, _GO_INT_SECONDS)
+    if not -(2**63) <= value < 2**63:
+        raise _Invalid(_GO_INT_SECONDS)
     return value
 
 
@@ -817,9 +833,50 @@ def _default_valid_methods(values: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_key_alg(key) for key in keys)) if keys else ("HS256",)
 
 
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+_WILDCARD_HOSTS = {"", "0.0.0.0", "::"}
+WELCOME_PATH = "/_dev/welcome"  # the built-in landing page (api/devwelcome.py)
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip().strip("[]").lower()
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _listening_url(values: dict[str, Any]) -> str:
+    # Links in mail must reach this server: its own port, and its own address when it listens
+    # on one particular non-local address (localhost for loopback and every-interface).
+    host = values["api.host"].strip()
+    if host in _WILDCARD_HOSTS or is_loopback(host):
+        host = "localhost"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{values['api.port']}"
+
+
+def _dev_mailbox_default(values: dict[str, Any]) -> bool:
+    # Mail holds sign-in links: kept and shown only while nothing is sent out and the API is
+    # not reachable from the network.
+    return not values["smtp.host"] and is_loopback(values["api.host"])
+
+
+def dev_welcome_url(external_url: str) -> str:
+    return external_url.rstrip("/") + WELCOME_PATH
+
+
+def _site_url_default(values: dict[str, Any]) -> str:
+    if values["lite.dev_mailbox"]:
+        return dev_welcome_url(values["api.external_url"])
+    return "http://localhost:3000"
+
+
 def _declare() -> list[_Setting]:
     rows = [
-        _S("site_url", _url(), "http://localhost:3000"),
         _S("uri_allow_list", _list(), ()),
         _S("disable_signup", _bool, False),
         _S("log_level", _log_level, logging.INFO, "GOTRUE_LOG_LEVEL", "LOG_LEVEL"),
@@ -831,8 +888,7 @@ def _declare() -> list[_Setting]:
         # api — Go reads the prefixed spelling first, then the bare one (envconfig's alt name).
         _S("api.host", _str, "127.0.0.1"),  # Go listens on all interfaces; lite stays local
         _S("api.port", _port, 9999, "GOTRUE_API_PORT", "PORT", label="PORT"),
-        _S("api.external_url", _url(("http", "https")),
-           _Derived(lambda v: f"http://localhost:{v['api.port']}"),
+        _S("api.external_url", _url(("http", "https")), _Derived(_listening_url),
            "GOTRUE_API_API_EXTERNAL_URL", "API_EXTERNAL_URL", "GOTRUE_API_EXTERNAL_URL",
            label="API_EXTERNAL_URL", blank_unset=True),
         _S("api.max_request_duration", _duration, timedelta(seconds=10)),
@@ -850,7 +906,7 @@ def _declare() -> list[_Setting]:
         _S("db.cleanup_enabled", _bool, False),
         # jwt — an empty secret counts as none, so the CLI's development secret applies.
         _S("jwt.secret", _str, None, secret=True, blank_unset=True),
-        _S("jwt.exp", _seconds, 3600, fix=_zero_to(3600)),
+        _S("jwt.exp", _go_int_seconds, 3600, fix=_zero_to(3600)),
         _S("jwt.aud", _str, "authenticated"),
         _S("jwt.default_group_name", _str, "authenticated"),
         _S("jwt.admin_roles", _list(), ("service_role", "supabase_admin")),
@@ -871,7 +927,6 @@ def _declare() -> list[_Setting]:
         _S("external.flow_state_expiry_duration", _duration, timedelta(seconds=300),
            fix=_at_least(timedelta(seconds=300))),
         # mailer
-        _S("mailer.autoconfirm", _bool, False),
         _S("mailer.allow_unverified_email_sign_ins", _bool, False),
         _S("mailer.otp_exp", _seconds, 86400, fix=_zero_to(86400)),
         _S("mailer.otp_length", _int, 6, fix=_within(6, 10, 6)),
@@ -965,7 +1020,7 @@ def _declare() -> list[_Setting]:
         _S("cors.allowed_headers", _list(), ()),
         # lite — gotrue-lite's own settings, never under a name upstream could take.
         _S("lite.captcha_verify_url", _url(("http", "https")), "", blank_unset=True),  # "": the provider's
-        _S("lite.dev_mailbox", _bool, None),  # None: automatic (on while no SMTP host is set)
+        _S("lite.dev_mailbox", _bool, _Derived(_dev_mailbox_default)),
         _S("lite.rate_limit_peer_fallback", _bool, False),
         _S("lite.require_exp", _bool, False),
         _S("lite.secret_file", _str, ""),
@@ -975,6 +1030,12 @@ def _declare() -> list[_Setting]:
         _S("lite.verify_confirmation_page", _bool, False),
         _S("lite.user_cache_ttl", _duration, timedelta(seconds=1), fix=_at_least(timedelta(0))),
         _S("lite.sms_api_url", _url(("http", "https")), ""),
+        # Defaults that follow the development mailbox, so they come after it: local development
+        # behaves like the Supabase CLI's stack (no confirmation mails to wait for, a page to
+        # land on after a link); an SMTP host or a public address keeps upstream's defaults.
+        _S("site_url", _url(), _Derived(_site_url_default)),
+        _S("mailer.autoconfirm", _bool, _Derived(
+            lambda v: v["lite.dev_mailbox"] and not v["mailer.allow_unverified_email_sign_ins"])),
     ]
     for kind in _MAIL_TYPES:
         rows.append(_S(f"mailer.subjects.{kind}", _str, ""))
@@ -1331,6 +1392,10 @@ def _finish(values: dict[str, Any], cwd: Path) -> None:
     secret = values["jwt.secret"]
     if secret is not None and len(secret) < 32:
         log.warning("GOTRUE_JWT_SECRET is shorter than 32 characters; use a long random secret")
+    if values["jwt.exp"] < 0:
+        # Go takes it too (a plain int); the tokens it signs are expired when issued.
+        log.warning("GOTRUE_JWT_EXP is negative (%d): every access token is expired when issued",
+                    values["jwt.exp"])
 
     if values["mailer.autoconfirm"] and values["mailer.allow_unverified_email_sign_ins"]:
         raise ConfigError(

@@ -1,15 +1,17 @@
 """In-process limiters: the global email/SMS send budgets, per-client-IP token buckets for the
 endpoints of SESSIONS.md §5.1, and gotrue-lite's per-account slowdown of password guessing.
 
-Everything here is synchronous: an update reads and writes its dictionary without awaiting, so
-on one event loop no lock is needed and concurrent requests cannot slip between check and take.
+Every update reads and writes its dictionary without awaiting, so on one event loop no lock is
+needed and concurrent requests cannot slip between check and take. (The sign-in guard may make
+an attempt wait for a place, but it checks and takes that place in one step too.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 from . import clock as _clock
 from .config import Rate
@@ -189,59 +191,132 @@ class SignInGuard:
     guessed at without end by anyone who rotates addresses, or by everyone when no header is set.
 
     The rule added here, per sign-in identifier (audience + email or phone, known or not, so the
-    answers say nothing about which accounts exist): every attempt counts as a failure when it
-    starts (synchronously, so parallel guesses cannot all pass the check) and a correct password
-    clears the count. Once `threshold` attempts have been counted without a success — none more
-    than `window` after the previous — the account is refused (429 over_request_rate_limit) for
-    `first_delay`, doubling with each further attempt up to `max_delay`. Refused attempts are not
-    counted and check no password. The legitimate user is never locked out for longer than
-    `max_delay` after the guessing stops, and the count is forgotten after `window` of quiet.
+    answers say nothing about which accounts exist): only a wrong password counts, and a right
+    one clears the count. Once `threshold` failures have been counted — none more than `window`
+    after the previous — the account is refused (429 over_request_rate_limit) for `first_delay`,
+    doubling with each further failure up to `max_delay`; refused attempts check no password and
+    count nothing. The legitimate user is never locked out for longer than `max_delay` after the
+    guessing stops, and the count is forgotten after `window` of quiet.
+
+    Attempts in flight are not failures, but each could become one: so no more may run at once
+    than the failures still allowed (one at a time once a refusal has run out), and the others
+    wait for a place instead of being refused. A parallel burst of right passwords therefore all
+    succeed, a little queued, while a parallel burst of guesses gets exactly `threshold` checks
+    and then refusals. A wait is capped at `max_wait` (then refused, as if limited).
     threshold 0 turns the rule off ([lite] signin_failure_limit).
+
+    Use: `wait = await guard.admit(account)`; 0 means go ahead and call `settle` exactly once
+    afterwards (True: right password, False: wrong, None: no answer, e.g. the database failed).
     """
 
     def __init__(self, threshold: int, *, first_delay: float = 5.0, max_delay: float = 300.0,
-                 window: float = 900.0, max_entries: int = MAX_ENTRIES, clock=monotonic) -> None:
+                 window: float = 900.0, max_wait: float = 30.0, max_entries: int = MAX_ENTRIES,
+                 clock=monotonic) -> None:
         self.threshold = threshold
         self.first_delay = first_delay
         self.window = window
         self.max_delay = min(max_delay, window)  # so an entry past its window is never blocked
+        self.max_wait = max_wait
         self.max_entries = max(1, max_entries)
         self._clock = clock
-        # identifier -> (attempts counted, time of the last counted attempt, refused until)
-        self._entries: OrderedDict[str, tuple[int, float, float]] = OrderedDict()
+        # identifier -> (failures counted, time of the last one, refused until)
+        self._failures: OrderedDict[str, tuple[int, float, float]] = OrderedDict()
+        self._in_flight: dict[str, int] = {}
+        self._waiting: dict[str, deque[asyncio.Future]] = {}
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._failures)
 
-    def attempt(self, account: str) -> float:
-        """Count an attempt on `account`: 0 if it may go ahead, else the seconds left to wait."""
+    def _counted(self, account: str, now: float) -> tuple[int, float]:
+        """(failures still counted, refused until) for `account`; forgets a quiet entry."""
+        state = self._failures.get(account)
+        if state is None:
+            return 0, 0.0
+        count, last, until = state
+        if now - last > self.window:  # past any refusal too: max_delay <= window
+            del self._failures[account]
+            return 0, 0.0
+        return count, until
+
+    def _places(self, account: str, count: int) -> int:
+        return max(self.threshold - count, 1) - self._in_flight.get(account, 0)
+
+    async def admit(self, account: str) -> float:
+        """0 if an attempt on `account` may check its password now, else the seconds to wait."""
         if self.threshold <= 0:
             return 0.0
         account = _short(account)
-        now = self._clock()
-        entries = self._entries
-        state = entries.get(account)
-        count = 0
-        if state is not None:
-            count, last, until = state
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait
+        while True:
+            now = self._clock()
+            count, until = self._counted(account, now)
             if now < until:
-                return until - now  # left in place: refusals do not refresh the entry
-            del entries[account]
-            if now - last > self.window:
-                count = 0
-        count += 1
-        until = 0.0
-        if count >= self.threshold:
-            until = now + min(self.max_delay, self.first_delay * 2 ** min(count - self.threshold, 40))
-        entries[account] = (count, now, until)
-        self._evict(now)
-        return 0.0
+                return until - now
+            if self._places(account, count) > 0:
+                self._in_flight[account] = self._in_flight.get(account, 0) + 1
+                return 0.0
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return self.first_delay
+            waiter = loop.create_future()
+            queue = self._waiting.setdefault(account, deque())
+            queue.append(waiter)
+            try:
+                async with asyncio.timeout(remaining):
+                    await waiter
+            except TimeoutError:
+                pass  # looked at again above: refused unless a place has just come free
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake(account)  # the place this request was woken for goes to the next
+                raise
+            finally:
+                if waiter in queue:
+                    queue.remove(waiter)
+                if not queue and self._waiting.get(account) is queue:
+                    del self._waiting[account]
 
-    def succeeded(self, account: str) -> None:
-        self._entries.pop(_short(account), None)
+    def settle(self, account: str, right_password: bool | None) -> None:
+        """The end of an admitted attempt: True clears the count, False counts a failure."""
+        if self.threshold <= 0:
+            return
+        account = _short(account)
+        busy = self._in_flight.get(account, 0) - 1
+        if busy > 0:
+            self._in_flight[account] = busy
+        else:
+            self._in_flight.pop(account, None)
+        now = self._clock()
+        if right_password:
+            self._failures.pop(account, None)
+        elif right_password is False:
+            count, until = self._counted(account, now)
+            self._failures.pop(account, None)  # re-inserted last: the newest entry
+            count += 1
+            if count >= self.threshold:
+                delay = min(self.max_delay, self.first_delay * 2 ** min(count - self.threshold, 40))
+                until = max(until, now + delay)
+            self._failures[account] = (count, now, until)
+            self._evict(now)
+        self._wake(account)
+
+    def _wake(self, account: str) -> None:
+        """Let as many waiting attempts look again as there are places (all, when refused)."""
+        queue = self._waiting.get(account)
+        if not queue:
+            return
+        now = self._clock()
+        count, until = self._counted(account, now)
+        places = len(queue) if now < until else self._places(account, count)
+        while places > 0 and queue:
+            waiter = queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                places -= 1
 
     def _evict(self, now: float) -> None:
-        entries = self._entries
+        entries = self._failures
         cutoff = now - self.window
         while entries:
             oldest, (_count, last, _until) = next(iter(entries.items()))

@@ -228,7 +228,7 @@ def test_configured_secret_writes_no_secret_file(workdir: Path, launch) -> None:
     env = base_env(PORT=str(port), GOTRUE_JWT_SECRET=SECRET)
     server = launch(workdir, env, port)
     assert not (workdir / "gotrue_lite.db.secret").exists()
-    assert "development" not in server.stderr
+    assert "development secret" not in server.stderr
     assert SECRET not in server.stderr
     assert server.stop() == 0
 
@@ -352,14 +352,14 @@ def test_postgres_migrate_and_serve(workdir: Path, launch, postgres_namespace: s
 BAD_SETTINGS = [
     pytest.param({"GOTRUE_DB_DRIVER": "mysql"}, "GOTRUE_DB_DRIVER", id="db-driver"),
     pytest.param({"GOTRUE_JWT_EXP": "abc"}, "GOTRUE_JWT_EXP", id="jwt-exp"),
+    pytest.param({"GOTRUE_JWT_EXP": "1h"}, "GOTRUE_JWT_EXP: expected a whole number of seconds, such as 3600",
+                 id="jwt-exp-duration"),
     pytest.param({"GOTRUE_JWT_KEYS": '[{"kty":"oct"}]'}, "GOTRUE_JWT_KEYS", id="jwt-keys-no-signing-key"),
     pytest.param({"GOTRUE_JWT_KEYS": '[{"kty": "oct",'}, "GOTRUE_JWT_KEYS", id="jwt-keys-malformed"),
     pytest.param({"GOTRUE_SMTP_MAX_FREQUENCY": "5x"}, "GOTRUE_SMTP_MAX_FREQUENCY", id="smtp-max-frequency"),
     pytest.param(
         {"DATABASE_URL": UNREACHABLE_POSTGRES, "GOTRUE_JWT_SECRET": SECRET}, "DATABASE_URL", id="unreachable-db"
     ),
-    # Refused before connecting: the unreachable URL would otherwise be blamed.
-    pytest.param({"DATABASE_URL": UNREACHABLE_POSTGRES}, "GOTRUE_JWT_SECRET", id="postgres-without-secret"),
     pytest.param({"GOTRUE_LITE_CONFIG": "missing.toml"}, "GOTRUE_LITE_CONFIG", id="missing-config-file"),
 ]
 
@@ -379,6 +379,75 @@ def test_bad_settings_stop_serve_with_one_line(workdir: Path, env: dict[str, str
     assert_one_line_error(result, setting, time.monotonic() - started)
     assert SECRET not in result.stderr
     assert not (workdir / "gotrue_lite.db.secret").exists()
+
+
+def test_missing_secret_and_unreachable_postgres_are_reported_in_one_go(workdir: Path) -> None:
+    env = base_env(DATABASE_URL="postgresql://postgres@127.0.0.1:1/nope", PORT=str(free_port()))
+    started = time.monotonic()
+    result = run_cli("serve", cwd=workdir, env=env, timeout=QUICK * 2)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        "gotrue-lite: GOTRUE_JWT_SECRET: required with a Postgres database (or set GOTRUE_JWT_KEYS); "
+        "the automatic development secret exists only for SQLite",
+        "gotrue-lite: DATABASE_URL: cannot connect to PostgreSQL at 127.0.0.1:1: Connection refused",
+    ]
+    assert time.monotonic() - started < QUICK
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+def test_bad_postgres_host_names_host_and_port(workdir: Path, command: str) -> None:
+    env = base_env(DATABASE_URL="postgresql://gotrue:pw@db.invalid:6543/app", GOTRUE_JWT_SECRET=SECRET,
+                   PORT=str(free_port()))
+    started = time.monotonic()
+    result = run_cli(command, cwd=workdir, env=env, timeout=QUICK * 2)
+    assert_one_line_error(result, "DATABASE_URL: cannot connect to PostgreSQL at db.invalid:6543: ",
+                          time.monotonic() - started)
+    assert "pw" not in result.stderr.replace("PostgreSQL", "")  # the password stays out of it
+
+
+def _read_only(folder: Path, command: list[str]) -> list[str]:
+    """`command`, run where `folder` is read-only: by its mode, or (root ignores modes) by a
+    read-only bind mount in a mount namespace of its own."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return command
+    import shutil
+
+    unshare = shutil.which("unshare")
+    probe = subprocess.run([unshare or "unshare", "-m", "true"], capture_output=True) if unshare else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("running as root without `unshare -m`: no way to make a folder read-only for root")
+    mount = f'mount --bind "{folder}" "{folder}" && mount -o remount,bind,ro "{folder}" && exec "$@"'
+    return [unshare, "-m", "sh", "-c", mount, "sh", *command]
+
+
+@pytest.mark.parametrize("secret", [SECRET, None], ids=["configured-secret", "development-secret"])
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+def test_database_in_a_read_only_folder_is_one_line(workdir: Path, command: str, secret: str | None) -> None:
+    folder = workdir / "data"
+    folder.mkdir()
+    env = base_env(DATABASE_URL=f"sqlite:///{folder}/auth.db", PORT=str(free_port()))
+    if secret:
+        env["GOTRUE_JWT_SECRET"] = secret
+    try:
+        started = time.monotonic()
+        result = subprocess.run(_read_only(folder, [sys.executable, "-m", "gotrue_lite", command]), cwd=workdir,
+                                env=env, capture_output=True, text=True, timeout=QUICK * 2)
+        elapsed = time.monotonic() - started
+    finally:
+        folder.chmod(0o755)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "Event loop is closed" not in result.stderr, result.stderr
+    (line,) = result.stderr.splitlines()
+    reason = "Read-only file system" if os.geteuid() == 0 else "Permission denied"
+    if command == "serve" and not secret:
+        # The development secret beside the database is the first thing written.
+        assert line == f"gotrue-lite: DATABASE_URL: cannot create the development secret {folder}/auth.db.secret: {reason}"
+    else:
+        assert line == (f"gotrue-lite: DATABASE_URL: cannot open the SQLite database {folder}/auth.db: "
+                        f"cannot write in the folder {folder}: {reason}")
+    assert elapsed < QUICK
+    assert list(folder.iterdir()) == []
 
 
 def test_postgres_without_secret_is_refused_even_when_reachable(workdir: Path) -> None:
@@ -414,12 +483,85 @@ def test_port_in_use_is_one_line(workdir: Path) -> None:
         port = taken.getsockname()[1]
         started = time.monotonic()
         result = run_cli("serve", cwd=workdir, env=base_env(PORT=str(port)), timeout=QUICK * 2)
-    # The development secret may be announced first; the error is the last line.
-    assert result.returncode == 1, result.stderr
-    last = result.stderr.splitlines()[-1]
-    assert last.startswith("gotrue-lite: PORT"), result.stderr
-    assert "Traceback" not in result.stderr
-    assert time.monotonic() - started < QUICK
+    assert_one_line_error(result, f"PORT: cannot listen on http://127.0.0.1:{port}: Address already in use",
+                          time.monotonic() - started)
+    assert list(workdir.iterdir()) == [], "nothing is created before the port is ours"
+
+
+def test_second_serve_on_a_busy_port_touches_nothing(workdir: Path, launch, tmp_path: Path) -> None:
+    port = free_port()
+    first = launch(workdir, base_env(PORT=str(port)), port)
+    before = {path.name: path.stat().st_mtime_ns for path in workdir.iterdir()}
+    # The same folder (its database and secret exist) and a new one (nothing exists yet).
+    elsewhere = tmp_path / "second"
+    elsewhere.mkdir()
+    for cwd in (workdir, elsewhere):
+        result = run_cli("serve", cwd=cwd, env=base_env(PORT=str(port)), timeout=QUICK * 2)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.splitlines() == [
+            f"gotrue-lite: PORT: cannot listen on http://127.0.0.1:{port}: Address already in use"]
+    assert list(elsewhere.iterdir()) == [], "no database, no secret file"
+    assert {path.name: path.stat().st_mtime_ns for path in workdir.iterdir()} == before
+    assert httpx.get(f"{first.url}/health", timeout=5).status_code == 200
+    assert first.stop() == 0
+
+
+def test_second_serve_on_a_busy_port_creates_no_postgres_schema(workdir: Path, launch,
+                                                               postgres_namespace: str) -> None:
+    port = free_port()
+    first = launch(workdir, base_env(PORT=str(port)), port)
+    env = base_env(PORT=str(port), DATABASE_URL=POSTGRES_URL, DB_NAMESPACE=postgres_namespace,
+                   GOTRUE_JWT_SECRET=SECRET)
+    result = run_cli("serve", cwd=workdir, env=env, timeout=QUICK * 2)
+    assert result.returncode == 1 and "Address already in use" in result.stderr, result.stderr
+    import asyncio
+
+    import asyncpg
+
+    async def schema_exists() -> bool:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
+        try:
+            return await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = $1", postgres_namespace) == 1
+        finally:
+            await conn.close()
+
+    assert asyncio.run(schema_exists()) is False, "no schema, no migration"
+    assert first.stop() == 0
+
+
+def test_links_in_mail_follow_port_with_the_sample_configuration(workdir: Path, launch) -> None:
+    """Run from a folder holding the sample gotrue_lite.toml, as from the repository."""
+    (workdir / "gotrue_lite.toml").write_text((REPO / "gotrue_lite.toml").read_text())
+    port = free_port()
+    server = launch(workdir, base_env(PORT=str(port), GOTRUE_MAILER_AUTOCONFIRM="false"), port)
+    email = f"port-{uuid.uuid4().hex[:10]}@example.com"
+    sign_up(server.url, email)
+    (message,) = httpx.get(f"{server.url}/_dev/mail", params={"email": email}, timeout=10).json()["messages"]
+    (link,) = [link for link in message["links"] if "/verify?" in link]
+    assert link.startswith(f"http://localhost:{port}/verify?token="), link
+    assert link.endswith(f"&redirect_to=http://localhost:{port}/_dev/welcome"), link
+    assert server.stop() == 0
+
+
+def test_start_up_lines_say_what_the_development_defaults_do(workdir: Path, launch) -> None:
+    port = free_port()
+    server = launch(workdir, base_env(PORT=str(port)), port)
+    assert server.stop() == 0
+    log = server.stderr
+    assert "e-mail confirmation is off while the development mailbox is in use" in log, log
+    assert f"links in mail land on http://localhost:{port}/_dev/welcome" in log, log
+    # Confirmation asked for: said so, and it is what happens.
+    server = launch(workdir, base_env(PORT=str(port), GOTRUE_MAILER_AUTOCONFIRM="false"), port)
+    body = sign_up(server.url)
+    assert "access_token" not in body and body["confirmation_sent_at"], body
+    assert server.stop() == 0
+    assert "e-mail confirmation is on" in server.stderr and "confirmation is off" not in server.stderr
+    # Without the mailbox (as with an SMTP host or a public address): upstream's defaults.
+    server = launch(workdir, base_env(PORT=str(port), GOTRUE_LITE_DEV_MAILBOX="false"), port)
+    body = sign_up(server.url)
+    assert "access_token" not in body, body
+    assert server.stop() == 0
+    assert "confirmation is" not in server.stderr and "/_dev/welcome" not in server.stderr
 
 
 # --- signals ----------------------------------------------------------------------------------------

@@ -42,7 +42,9 @@ def error_of(tmp_path, **kwargs) -> str:
 def test_defaults(tmp_path):
     s = load(tmp_path)
     assert isinstance(s, Settings)
-    assert s.site_url == "http://localhost:3000"
+    # No SMTP host, loopback: the development defaults (see test_development_defaults).
+    assert s.site_url == "http://localhost:9999/_dev/welcome"
+    assert s.mailer.autoconfirm is True
     assert s.log_level == logging.INFO
     assert (s.api.host, s.api.port) == ("127.0.0.1", 9999)
     assert s.api.external_url == "http://localhost:9999"
@@ -81,7 +83,7 @@ def test_defaults(tmp_path):
     assert s.rate_limit.token_refresh == 150.0
     assert s.mfa.challenge_expiry_duration == 300 and s.mfa.rate_limit_challenge_and_verify == 15.0
     assert s.hooks["send_email"].enabled is False
-    assert s.lite.dev_mailbox is None and s.lite.secret_file == ""
+    assert s.lite.dev_mailbox is True and s.lite.secret_file == ""
     assert s.config_file is None
 
 
@@ -216,7 +218,7 @@ def test_toml_env_syntax_strings_and_native_values_agree(tmp_path):
 
 def test_toml_error_names_the_env_variable(tmp_path):
     message = error_of(tmp_path, toml='[jwt]\nexp = "10x"\n')
-    assert message.startswith("GOTRUE_JWT_EXP: expected an integer number of seconds, got '10x'")
+    assert message.startswith(f"{JWT_EXP_EXPECTED}, got '10x'")
     assert "jwt.exp" in message
     assert error_of(tmp_path, toml="[api]\nport = true\n").startswith("PORT:")
 
@@ -296,11 +298,30 @@ def test_int_base_zero(tmp_path):
     assert error_of(tmp_path, env={"GOTRUE_PASSWORD_MIN_LENGTH": "8.5"}).startswith("GOTRUE_PASSWORD_MIN_LENGTH:")
 
 
-def test_integer_seconds(tmp_path):
+JWT_EXP_EXPECTED = ("GOTRUE_JWT_EXP: expected a whole number of seconds, such as 3600 (read as Go reads "
+                    "an int: no units, so 1h or 60m are refused)")
+
+
+def test_jwt_exp_is_read_as_go_reads_an_int(tmp_path, caplog):
+    # envconfig → strconv.ParseInt(value, 0, 64): base prefixes, a sign, no units, 64-bit range.
     assert load(tmp_path, env={"GOTRUE_JWT_EXP": "600"}).jwt.exp == 600
-    assert load(tmp_path, env={"GOTRUE_JWT_EXP": "10m"}).jwt.exp == 600  # a duration is accepted too
-    assert error_of(tmp_path, env={"GOTRUE_JWT_EXP": "10x"}) == (
-        "GOTRUE_JWT_EXP: expected an integer number of seconds, got '10x'"
+    assert load(tmp_path, env={"GOTRUE_JWT_EXP": "0x258"}).jwt.exp == 600
+    assert load(tmp_path, env={"GOTRUE_JWT_EXP": "01130"}).jwt.exp == 600  # octal, as in Go
+    assert load(tmp_path, env={"GOTRUE_JWT_EXP": "0"}).jwt.exp == 3600  # 0 → 3600 (ApplyDefaults)
+    with caplog.at_level(logging.WARNING, logger="gotrue_lite.config"):
+        assert load(tmp_path, env={"GOTRUE_JWT_EXP": "-5"}).jwt.exp == -5  # Go takes it too
+    assert "GOTRUE_JWT_EXP is negative (-5)" in caplog.text
+    assert load(tmp_path, toml="[jwt]\nexp = 7200\n").jwt.exp == 7200
+    for text in ("1h", "60m", "3600s", "1.5", "9223372036854775808"):
+        assert error_of(tmp_path, env={"GOTRUE_JWT_EXP": text}) == f"{JWT_EXP_EXPECTED}, got {text!r}"
+    assert error_of(tmp_path, toml='[jwt]\nexp = "1h"\n').startswith(JWT_EXP_EXPECTED)
+
+
+def test_integer_seconds(tmp_path):
+    # The other integer-of-seconds settings still take a whole-second duration as a convenience.
+    assert load(tmp_path, env={"GOTRUE_MAILER_OTP_EXP": "10m"}).mailer.otp_exp == 600
+    assert error_of(tmp_path, env={"GOTRUE_MAILER_OTP_EXP": "10x"}) == (
+        "GOTRUE_MAILER_OTP_EXP: expected an integer number of seconds, got '10x'"
     )
     assert error_of(tmp_path, env={"GOTRUE_MAILER_OTP_EXP": "-5"}).startswith("GOTRUE_MAILER_OTP_EXP:")
     s = load(tmp_path, env={"GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL": "10", "GOTRUE_SMS_OTP_EXP": "120"})
@@ -656,6 +677,48 @@ def test_require_exp(tmp_path):
     assert load(tmp_path, toml="[lite]\nrequire_exp = true\n").lite.require_exp is True
 
 
+def test_external_url_follows_the_listening_address(tmp_path):
+    assert load(tmp_path, env={"GOTRUE_API_HOST": "0.0.0.0", "PORT": "8124"}).api.external_url == "http://localhost:8124"
+    assert load(tmp_path, env={"GOTRUE_API_HOST": "::1"}).api.external_url == "http://localhost:9999"
+    assert load(tmp_path, env={"GOTRUE_API_HOST": "192.0.2.7", "PORT": "80"}).api.external_url == "http://192.0.2.7:80"
+    assert load(tmp_path, env={"GOTRUE_API_HOST": "2001:db8::7"}).api.external_url == "http://[2001:db8::7]:9999"
+    assert load(tmp_path, env={"GOTRUE_API_HOST": "auth.internal"}).api.external_url == "http://auth.internal:9999"
+
+
+def test_development_defaults(tmp_path):
+    """With the dev mailbox in use (no SMTP host, loopback API) confirmation is off and SITE_URL
+    is the built-in welcome page, as on a Supabase CLI stack; anything production-like keeps
+    upstream's defaults; a value the user sets always wins, from any source."""
+    dev = load(tmp_path, env={"PORT": "19999"})
+    assert dev.lite.dev_mailbox is True and dev.mailer.autoconfirm is True
+    assert dev.site_url == "http://localhost:19999/_dev/welcome"
+    assert dev.jwt.issuer == "" and dev.api.external_url == "http://localhost:19999"
+    # The welcome page follows API_EXTERNAL_URL when that is set.
+    assert load(tmp_path, env={"API_EXTERNAL_URL": "http://127.0.0.1:9999/"}).site_url == (
+        "http://127.0.0.1:9999/_dev/welcome")
+    for production in ({"GOTRUE_SMTP_HOST": "smtp.example.com"}, {"GOTRUE_API_HOST": "0.0.0.0"},
+                       {"GOTRUE_LITE_DEV_MAILBOX": "false"}):
+        s = load(tmp_path, env=production)
+        assert (s.lite.dev_mailbox, s.mailer.autoconfirm, s.site_url) == (False, False, "http://localhost:3000"), production
+    # The mailbox asked for on a public address: its defaults come with it.
+    s = load(tmp_path, env={"GOTRUE_API_HOST": "0.0.0.0", "GOTRUE_LITE_DEV_MAILBOX": "true"})
+    assert (s.mailer.autoconfirm, s.site_url) == (True, "http://localhost:9999/_dev/welcome")
+    # Explicit values win, from the environment, .env or the file.
+    assert load(tmp_path, env={"GOTRUE_MAILER_AUTOCONFIRM": "false"}).mailer.autoconfirm is False
+    assert load(tmp_path, env={"GOTRUE_SMTP_HOST": "smtp.example.com",
+                               "GOTRUE_MAILER_AUTOCONFIRM": "true"}).mailer.autoconfirm is True
+    assert load(tmp_path, env={"GOTRUE_SITE_URL": "http://localhost:3000"}).site_url == "http://localhost:3000"
+    for name, files in [("dotenv", {"dotenv": "GOTRUE_MAILER_AUTOCONFIRM=false\n"}),
+                        ("toml", {"toml": "[mailer]\nautoconfirm = false\n"})]:
+        (tmp_path / name).mkdir()
+        assert load(tmp_path / name, **files).mailer.autoconfirm is False, name
+    (tmp_path / "site").mkdir()
+    assert load(tmp_path / "site", toml='site_url = "http://app.test"\n').site_url == "http://app.test"
+    # Unverified sign-ins need confirmation on: asking for them is not a conflict with a default.
+    s = load(tmp_path, env={"GOTRUE_MAILER_ALLOW_UNVERIFIED_EMAIL_SIGN_INS": "true"})
+    assert s.mailer.autoconfirm is False and s.mailer.allow_unverified_email_sign_ins is True
+
+
 def test_autoconfirm_with_unverified_sign_ins(tmp_path):
     message = error_of(tmp_path, env={"GOTRUE_MAILER_AUTOCONFIRM": "true",
                                       "GOTRUE_MAILER_ALLOW_UNVERIFIED_EMAIL_SIGN_INS": "true"})
@@ -715,7 +778,7 @@ def test_hooks(tmp_path):
 
 def test_error_from_dotenv_mentions_the_file(tmp_path):
     message = error_of(tmp_path, dotenv="GOTRUE_JWT_EXP=soon\n")
-    assert message.startswith("GOTRUE_JWT_EXP: expected an integer number of seconds, got 'soon'")
+    assert message.startswith(f"{JWT_EXP_EXPECTED}, got 'soon'")
     assert ".env" in message
 
 
@@ -725,6 +788,11 @@ def test_error_from_dotenv_mentions_the_file(tmp_path):
 def test_sample_config_loads(tmp_path):
     s = load_settings(REPO / "gotrue_lite.toml", environ={}, dotenv=False, cwd=tmp_path)
     assert s.api.external_url == "http://localhost:9999" and s.api.port == 9999
+    # It pins nothing it can derive: the port moves the links, and the development defaults apply.
+    moved = load_settings(REPO / "gotrue_lite.toml", environ={"PORT": "19999"}, dotenv=False, cwd=tmp_path)
+    assert moved.api.external_url == "http://localhost:19999" and moved.jwt.issuer == ""
+    assert moved.site_url == "http://localhost:19999/_dev/welcome"
+    assert s.mailer.autoconfirm is True and s.lite.dev_mailbox is True
     assert s.db.driver == "sqlite" and s.db.sqlite_path == str(tmp_path.resolve() / "gotrue_lite.db")
     assert s.jwt.secret is None  # the sample holds no secret
     assert s.security.refresh_token_reuse_interval == 10

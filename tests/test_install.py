@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import site
 import socket
 import subprocess
 import sys
@@ -63,6 +64,18 @@ def _files(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
 
 
+def _see_the_running_venv(python: Path, cwd: Path) -> None:
+    """When the tests themselves run in a virtual environment (the README's .venv), the new
+    one's --system-site-packages reach the base interpreter's packages, not the dependencies
+    installed in .venv: list .venv's site-packages too, after the new venv's own. A plain path
+    in a .pth file: .venv's own .pth files (its editable gotrue-lite) are not processed."""
+    if sys.prefix == sys.base_prefix:
+        return
+    outer = [path for path in site.getsitepackages() if Path(path).is_dir()]
+    inner = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=cwd)
+    (Path(inner.stdout.strip()) / "running-venv.pth").write_text("\n".join(outer) + "\n")
+
+
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("install")
@@ -70,6 +83,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(REPO, source, ignore=NOT_SOURCE)
     venv = root / "venv"
     _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], cwd=root)
+    _see_the_running_venv(venv / "bin" / "python", root)
     pip = [str(venv / "bin" / "python"), "-m", "pip"]
     if not _has_build_backend(venv / "bin" / "python", root):
         # This interpreter lacks the declared build requirements: put them into the venv
@@ -130,7 +144,8 @@ def test_installed_command_runs_from_an_empty_directory(venv: Path, empty_dir: P
     log = empty_dir.parent / "serve.err"
     with open(log, "w") as err:
         proc = subprocess.Popen(
-            [str(command), "serve"], cwd=empty_dir, env=_env(PORT=str(port)), stdout=subprocess.DEVNULL, stderr=err
+            [str(command), "serve"], cwd=empty_dir, env=_env(PORT=str(port), GOTRUE_MAILER_AUTOCONFIRM="false"),
+            stdout=subprocess.DEVNULL, stderr=err
         )
     try:
         deadline = time.monotonic() + 30
@@ -144,13 +159,17 @@ def test_installed_command_runs_from_an_empty_directory(venv: Path, empty_dir: P
         assert health is not None, f"serve did not answer (exit {proc.poll()}):\n{log.read_text()}"
         assert health.status_code == 200
         assert health.json()["name"] == "GoTrue"
-        # With autoconfirm off, a sign-up renders its confirmation mail from the installed templates.
+        # With autoconfirm off (on by default with the dev mailbox), a sign-up renders its
+        # confirmation mail from the installed templates.
         signup = httpx.post(
             f"http://127.0.0.1:{port}/signup",
             json={"email": "installed@example.com", "password": "correct-horse-battery"},
             timeout=30,
         )
         assert signup.status_code == 200, signup.text
+        assert "access_token" not in signup.json() and signup.json()["confirmation_sent_at"], signup.text
+        mail = httpx.get(f"http://127.0.0.1:{port}/_dev/mail", timeout=30).json()["messages"]
+        assert [m["subject"] for m in mail] == ["Confirm your email address"], mail
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0, log.read_text()
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -9,7 +10,7 @@ import pytest
 
 from gotrue_lite import clock
 from gotrue_lite.ratelimit import IPLimiter, SignInGuard
-from helpers import PASSWORD, V2, assert_error, bearer, new_email, signup_session
+from helpers import PASSWORD, V2, assert_error, bearer, concurrently, new_email, signup_session
 
 LIMITED = "Request rate limit reached"
 XFF = {"GOTRUE_RATE_LIMIT_HEADER": "X-Forwarded-For"}
@@ -123,34 +124,111 @@ def test_memory_stays_bounded_against_a_million_addresses():
     assert len(limiter) == 1
 
 
+async def wrong_password(guard: SignInGuard, account: str) -> float:
+    """One attempt with a wrong password: the guard's answer, and the failure counted if admitted."""
+    wait = await guard.admit(account)
+    if not wait:
+        guard.settle(account, False)
+    return wait
+
+
+def guess(guard: SignInGuard, account: str) -> float:
+    return asyncio.run(wrong_password(guard, account))
+
+
 def test_signin_guard_grows_caps_and_resets():
     now = FakeClock()
     guard = SignInGuard(3, first_delay=5, max_delay=40, window=900, clock=now)
-    assert [guard.attempt("a") for _ in range(3)] == [0, 0, 0]  # the 3rd starts a 5 s refusal
-    assert guard.attempt("a") == 5
-    assert guard.attempt("b") == 0  # another account is unaffected
+    assert [guess(guard, "a") for _ in range(3)] == [0, 0, 0]  # the 3rd failure starts a 5 s refusal
+    assert guess(guard, "a") == 5
+    assert guess(guard, "b") == 0  # another account is unaffected
     delays = []
     for _ in range(5):
-        wait = guard.attempt("a")
+        wait = guess(guard, "a")
         now.now += wait
-        assert guard.attempt("a") == 0
-        delays.append(guard.attempt("a"))
+        assert guess(guard, "a") == 0
+        delays.append(guess(guard, "a"))
     assert delays == [10, 20, 40, 40, 40]  # doubling, capped
-    guard.succeeded("a")
-    assert [guard.attempt("a") for _ in range(3)] == [0, 0, 0]
+
+    async def right_password() -> float:
+        wait = await guard.admit("a")
+        if not wait:
+            guard.settle("a", True)
+        return wait
+
+    now.now += 40
+    assert asyncio.run(right_password()) == 0  # clears the count
+    assert [guess(guard, "a") for _ in range(3)] == [0, 0, 0]
     now.now += 901  # a quiet window forgets the count (and the entry)
-    assert guard.attempt("a") == 0 and guard.attempt("a") == 0
-    assert SignInGuard(0).attempt("a") == 0  # threshold 0: off
+    assert guess(guard, "a") == 0 and guess(guard, "a") == 0
+    assert guess(SignInGuard(0), "a") == 0  # threshold 0: off
+
+
+def test_signin_guard_counts_neither_attempts_in_flight_nor_successes():
+    now = FakeClock()
+    guard = SignInGuard(3, first_delay=5, window=900, max_wait=5, clock=now)
+
+    async def scenario() -> None:
+        # Three may be in flight at once (each could still fail); a fourth waits for a place.
+        assert [await guard.admit("a") for _ in range(3)] == [0, 0, 0]
+        fourth = asyncio.create_task(guard.admit("a"))
+        await asyncio.sleep(0.05)
+        assert not fourth.done()
+        guard.settle("a", True)  # a success frees its place and counts nothing
+        assert await fourth == 0
+        for _ in range(3):
+            guard.settle("a", True)
+        assert len(guard) == 0
+        # An attempt that ended without an answer (None) counts nothing either.
+        assert await guard.admit("a") == 0
+        guard.settle("a", None)
+        assert len(guard) == 0
+
+        # Three in flight that all fail: the waiting fourth is refused, not let through.
+        assert [await guard.admit("b") for _ in range(3)] == [0, 0, 0]
+        fourth = asyncio.create_task(guard.admit("b"))
+        await asyncio.sleep(0.05)
+        for _ in range(3):
+            guard.settle("b", False)
+        assert await fourth == 5
+        # Once the refusal has run out, one attempt at a time.
+        now.now += 5
+        assert await guard.admit("b") == 0
+        second = asyncio.create_task(guard.admit("b"))
+        await asyncio.sleep(0.05)
+        assert not second.done()
+        guard.settle("b", False)  # the 4th failure: 10 s
+        assert await second == 10
+
+        # A wait is capped: with the places held and nothing settling, refused after max_wait.
+        guard.max_wait = 0.1
+        for _ in range(3):
+            assert await guard.admit("c") == 0
+        assert await guard.admit("c") == 5
+        # A cancelled waiter leaves nothing behind.
+        guard.max_wait = 5
+        waiting = asyncio.create_task(guard.admit("c"))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert "c" not in guard._waiting
+
+    asyncio.run(scenario())
 
 
 def test_signin_guard_memory_is_bounded():
     now = FakeClock()
     guard = SignInGuard(3, max_entries=1000, clock=now)
-    for i in range(100_000):
-        guard.attempt(f"user{i}@example.com")
+
+    async def many() -> None:
+        for i in range(100_000):
+            await wrong_password(guard, f"user{i}@example.com")
+
+    asyncio.run(many())
     assert len(guard) == 1000
     now.now += 901
-    guard.attempt("x")
+    guess(guard, "x")
     assert len(guard) == 1
 
 
@@ -339,6 +417,30 @@ def test_failed_sign_ins_slow_the_account_down(make_server, backend, http_of):
     assert_limited(sign_in(victim, PASSWORD))
     travel(5)
     assert sign_in(victim, PASSWORD).status_code == 200
+
+
+def test_parallel_right_passwords_all_succeed_and_parallel_guesses_are_limited(make_server, backend):
+    """40 sign-ins at once with the right password all succeed (only failures count); 40 wrong
+    ones at once to another account get exactly the default 10 password checks, then 429s."""
+    server = make_server(backend)  # [lite] signin_failure_limit at its default, 10
+    owner, victim = new_email("owner"), new_email("victim")
+    signup_session(server, owner)
+    signup_session(server, victim)
+    path = "/token?grant_type=password"
+    right = concurrently(server, path, [{"email": owner, "password": PASSWORD}] * 40)
+    wrong = concurrently(server, path, [{"email": victim, "password": "wrong-guess"}] * 40)
+    assert [r.status_code for r in right] == [200] * 40, [r.text for r in right if r.status_code != 200][:3]
+    assert len({r.json()["refresh_token"] for r in right}) == 40  # 40 sessions
+    checked = [r for r in wrong if r.status_code == 400]
+    limited = [r for r in wrong if r.status_code == 429]
+    assert len(checked) == 10 and len(limited) == 30, sorted(r.status_code for r in wrong)
+    for resp in checked:
+        assert_error(resp, 400, "invalid_credentials")
+    for resp in limited:
+        assert_limited(resp)
+    # The owner's burst left nothing behind: one more right sign-in, then guesses start from 0.
+    assert concurrently(server, path, [{"email": owner, "password": PASSWORD}])[0].status_code == 200
+    assert_limited(concurrently(server, path, [{"email": victim, "password": PASSWORD}])[0])
 
 
 def test_sign_in_slowdown_can_be_turned_off(make_server, http_of):

@@ -6,7 +6,7 @@ import re
 
 from aiohttp import web
 
-from . import admin, devmail, email_flows, logout, settings, signup, token, unavailable, user, verify
+from . import admin, devmail, devwelcome, email_flows, logout, settings, signup, token, unavailable, user, verify
 
 ROUTES = [
     ("GET", "/health", settings.health),
@@ -35,6 +35,7 @@ DEV_ROUTES = [
     ("GET", "/_dev/mail", devmail.list_json),
     ("GET", "/_dev/mail/", devmail.page),
     ("GET", "/_dev/mail.html", devmail.page),
+    ("GET", "/_dev/welcome", devwelcome.page),  # SITE_URL's development default
 ]
 
 # supabase-js's createClient(url) calls url/auth/v1/…, which a Supabase gateway strips.

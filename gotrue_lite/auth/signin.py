@@ -26,21 +26,24 @@ async def with_password(ctx: Context, client: Client, *, email: str, phone: str,
         address, find = fields.normalise_phone(phone), user_store.find_by_phone
 
     # gotrue-lite addition (upstream relies on the per-IP /token limit only; see SignInGuard in
-    # ratelimit.py): repeated failures on one identifier — existing or not — are slowed down.
-    # Checked before the lookup and the bcrypt check, so a refused guess costs next to nothing.
+    # ratelimit.py): repeated wrong passwords on one identifier — existing or not — are slowed
+    # down. Checked before the lookup and the bcrypt check, so a refused guess costs next to nothing.
     guard = ctx.signin_guard
     account = f"{client.aud}\x00{'email' if email else 'phone'}\x00{address}"
-    if guard is not None and guard.attempt(account):
+    if guard is not None and await guard.admit(account):
         raise APIError(429, "over_request_rate_limit", "Request rate limit reached")
-    user = await find(ctx.db, address, client.aud)
-
-    # The password is checked before anything else is said about the account, and an unknown
-    # user costs one bcrypt check too: the answer and its timing reveal nothing.
-    matches = await crypto.check_password(password, user.encrypted_password if user else None)
-    if user is None or not matches:
+    right: bool | None = None  # None: no answer (e.g. the database failed), not a failure
+    try:
+        user = await find(ctx.db, address, client.aud)
+        # The password is checked before anything else is said about the account, and an unknown
+        # user costs one bcrypt check too: the answer and its timing reveal nothing.
+        matches = await crypto.check_password(password, user.encrypted_password if user else None)
+        right = user is not None and bool(matches)
+    finally:
+        if guard is not None:
+            guard.settle(account, right)
+    if not right:
         raise APIError(400, "invalid_credentials", INVALID_CREDENTIALS)
-    if guard is not None:
-        guard.succeeded(account)
     if user.is_banned():
         raise APIError(400, "user_banned", "User is banned")
     if email and user.email_confirmed_at is None and not settings.mailer.allow_unverified_email_sign_ins:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import uuid
 from collections import deque
@@ -16,26 +15,11 @@ from .message import Message
 
 log = logging.getLogger("gotrue_lite.mail")
 
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
-def is_loopback(host: str) -> bool:
-    host = host.strip().strip("[]").lower()
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
 
 def enabled(settings) -> bool:
-    """On when asked for, or automatically while there is no SMTP server and the API only
-    listens on loopback (mail holds sign-in links: never serve it to the network unasked)."""
-    choice = settings.lite.dev_mailbox
-    if choice is not None:
-        return choice
-    return not settings.smtp.host and is_loopback(settings.api.host)
+    """GOTRUE_LITE_DEV_MAILBOX; its default (config.py) is on while there is no SMTP server and
+    the API only listens on loopback (mail holds sign-in links: never serve it to the network unasked)."""
+    return settings.lite.dev_mailbox
 
 
 class DevMailbox:

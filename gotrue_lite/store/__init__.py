@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+
 from ..config import ConfigError
 from .base import Conflict, Database, DatabaseUnavailable, Executor, StatementRefused, UniqueViolation
 
-__all__ = ["Conflict", "Database", "DatabaseUnavailable", "Executor", "StatementRefused", "UniqueViolation",
-           "open_database"]
+__all__ = [
+    "Conflict", "Database", "DatabaseUnavailable", "Executor", "StatementRefused", "UniqueViolation",
+    "check_database", "open_database",
+]
 
 
 async def open_database(settings) -> Database:
@@ -23,6 +28,36 @@ async def open_database(settings) -> Database:
         await db.open()
     except Exception as exc:  # refused, unknown database, bad credentials, unwritable file
         await db.close()
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise ConfigError(f"DATABASE_URL: cannot connect: {detail}") from exc
+        raise unusable(settings, exc) from exc
     return db
+
+
+async def check_database(settings) -> None:
+    """ConfigError if the database cannot be used; changes nothing (no file, no schema)."""
+    try:
+        if settings.db.driver == "postgres":
+            from .postgres import check_connection
+
+            await check_connection(settings.db.url)
+        elif settings.db.sqlite_path != ":memory:":
+            from .sqlite import check_writable
+
+            await asyncio.to_thread(check_writable, settings.db.sqlite_path)
+    except Exception as exc:  # noqa: BLE001 - whatever it is, it is the reason to show
+        raise unusable(settings, exc) from exc
+
+
+def unusable(settings, exc: BaseException) -> ConfigError:
+    """One line: which database, and why it cannot be used."""
+    if isinstance(exc, OSError) and exc.errno and exc.errno > 0:
+        reason = os.strerror(exc.errno)  # "Connection refused", not "Connect call failed (…)"
+    elif isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror  # a resolver's "Name or service not known", not "[Errno -2] …"
+    else:
+        text = str(exc).strip()
+        reason = text.splitlines()[0] if text else exc.__class__.__name__
+    if settings.db.driver == "postgres":
+        from .postgres import target
+
+        return ConfigError(f"DATABASE_URL: cannot connect to PostgreSQL at {target(settings.db.url)}: {reason}")
+    return ConfigError(f"DATABASE_URL: cannot open the SQLite database {settings.db.sqlite_path}: {reason}")

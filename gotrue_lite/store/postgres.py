@@ -7,6 +7,7 @@ import logging
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
@@ -113,6 +114,27 @@ class _Conn:
         status = await self._run("execute", sql, args)
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
+
+
+def target(dsn: str) -> str:
+    """host:port that a connection string points at, for messages (no user or password)."""
+    try:
+        parts = urlsplit(dsn)
+        port = parts.port
+    except ValueError:
+        return "the configured server"
+    query = parse_qs(parts.query)
+    host = parts.hostname or ",".join(query.get("host", [])) or "localhost"
+    port = port or ",".join(query.get("port", [])) or 5432
+    if ":" in host and "," not in host:
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+async def check_connection(dsn: str) -> None:
+    """Connects once and hangs up: whether the server, database and credentials are right."""
+    conn = await asyncpg.connect(dsn, timeout=10)
+    await conn.close()
 
 
 class PostgresDatabase:

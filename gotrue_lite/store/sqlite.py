@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sqlite3
+import tempfile
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -201,6 +203,27 @@ class _Conn:
         return await self._run(sql, args, None)
 
 
+class NotWritable(Exception):
+    """The database file, or the folder that holds it, cannot be written; says which and why."""
+
+
+def check_writable(path: str) -> None:
+    """NotWritable unless SQLite can write `path` and, beside it, its WAL and shared-memory
+    files (SQLite itself only says "unable to open database file")."""
+    folder = os.path.dirname(path) or "."
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".gotrue-lite-probe-"):
+            pass
+    except OSError as exc:
+        raise NotWritable(f"cannot write in the folder {folder}: {exc.strerror}") from None
+    if os.path.exists(path):
+        try:
+            with open(path, "r+b"):
+                pass
+        except OSError as exc:
+            raise NotWritable(f"cannot write {path}: {exc.strerror}") from None
+
+
 class SQLiteDatabase:
     dialect = "sqlite"
     namespace = ""
@@ -216,12 +239,21 @@ class SQLiteDatabase:
         self._committer: asyncio.Task | None = None
 
     async def _connect(self) -> _Conn:
-        conn = await aiosqlite.connect(
+        pending = aiosqlite.connect(
             self.path,
             detect_types=sqlite3.PARSE_DECLTYPES,
             isolation_level=None,  # we issue BEGIN/COMMIT ourselves
             check_same_thread=False,
         )
+        try:
+            conn = await pending
+        except BaseException:
+            # aiosqlite stops its thread without waiting; left running, the thread answers into
+            # a loop that may be closed by then ("Event loop is closed" tracebacks at exit).
+            thread = getattr(pending, "_thread", None)
+            if thread is not None and thread.is_alive():
+                await asyncio.to_thread(thread.join, 5)
+            raise
         self._all.append(conn)
         conn.row_factory = _row
         for pragma in (f"busy_timeout = {BUSY_TIMEOUT_MS}", "foreign_keys = ON", "synchronous = NORMAL"):
@@ -231,6 +263,8 @@ class SQLiteDatabase:
     async def open(self) -> None:
         if sqlite3.sqlite_version_info < (3, 35):
             raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old: 3.35 or newer is needed")
+        if self.path != ":memory:":
+            await asyncio.to_thread(check_writable, self.path)
         self._writer = await self._connect()
         if self.path != ":memory:":
             await self._writer.fetch_all("PRAGMA journal_mode = WAL")
