@@ -3,51 +3,14 @@ with the codes of GOTRUE_SMS_TEST_OTP (nothing is sent for those numbers) and wi
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import random
 from datetime import timedelta
 
 import pytest
 
 from gotrue_lite import clock
-from helpers import PASSWORD, assert_error, assert_session, claims_of, get_user, post, put_user, rows, sql
-
-CODE = "246810"
-# Numbers that have a test OTP: nothing is texted to them, and their code is CODE.
-_START = random.randrange(10 ** 6, 10 ** 7 - 10 ** 4)
-TEST_NUMBERS = [f"1555{n:07d}" for n in range(_START, _START + 300)]
-_pool = iter(TEST_NUMBERS)
-_other = itertools.count(random.randrange(10 ** 6, 10 ** 7 - 10 ** 5))
-
-PHONE_ENV = {
-    "GOTRUE_EXTERNAL_PHONE_ENABLED": "true",
-    "GOTRUE_MAILER_AUTOCONFIRM": "false",  # with either autoconfirm on, a repeated sign-up is a 422
-    "GOTRUE_SMS_TEST_OTP": ",".join(f"{n}:{CODE}" for n in TEST_NUMBERS),
-}
-OTP_INVALID = "Token has expired or is invalid"
-BAD_NUMBER = "Invalid phone number format (E.164 required)"
-INVALID_CHANNEL = ("Invalid channel, supported values are 'sms' or 'whatsapp'. 'whatsapp' is only supported if "
-                   "Twilio or Twilio Verify is used as the provider.")
-
-
-def test_number() -> str:
-    return next(_pool)
-
-
-def untested_number() -> str:
-    """A number without a test OTP: a real text would have to go out."""
-    return f"1666{next(_other):07d}"
-
-
-def spaced(number: str) -> str:
-    """The way people type it: a leading + and spaces, which upstream strips."""
-    return f"+{number[0]} {number[1:4]} {number[4:7]} {number[7:]}"
-
-
-def sha224(text: str) -> str:
-    return hashlib.sha224(text.encode()).hexdigest()
-
+from helpers import PASSWORD, assert_error, assert_session, claims_of, post, put_user, rows, sql
+from phone_e2e import (BAD_NUMBER, CODE, INVALID_CHANNEL, OTP_INVALID, PHONE_ENV, fresh_number, sha224, spaced,
+                       untested_number, user_row)
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def phone_server(request, tmp_path_factory, postgres_problem):
@@ -64,11 +27,6 @@ def phone_server(request, tmp_path_factory, postgres_problem):
 def _reset_clock():
     yield
     clock.offset = timedelta(0)
-
-
-def user_row(server, phone: str) -> dict | None:
-    found = rows(server, "SELECT * FROM users WHERE phone = $1", phone)
-    return found[0] if found else None
 
 
 def count_users(server) -> int:
@@ -93,7 +51,7 @@ def verify(server, phone: str, code: str = CODE, vtype: str = "sms"):
 
 def signed_up(server, phone: str | None = None) -> tuple[str, dict]:
     """A phone user confirmed through its code; returns the number and the session."""
-    phone = phone or test_number()
+    phone = phone or fresh_number()
     resp = post(server, "/signup", {"phone": spaced(phone), "password": PASSWORD})
     assert resp.status_code == 200, resp.text
     resp = verify(server, phone)
@@ -105,7 +63,7 @@ def signed_up(server, phone: str | None = None) -> tuple[str, dict]:
 
 
 def test_phone_signup_stores_the_normalised_number_and_a_hashed_code(phone_server):
-    phone = test_number()
+    phone = fresh_number()
     resp = post(phone_server, "/signup", {"phone": spaced(phone), "password": PASSWORD, "data": {"name": "Ada"}})
     assert resp.status_code == 200, resp.text
     user = resp.json()
@@ -132,7 +90,7 @@ def test_phone_signup_stores_the_normalised_number_and_a_hashed_code(phone_serve
 
 
 def test_verify_sms_confirms_the_phone_and_signs_in(phone_server):
-    phone = test_number()
+    phone = fresh_number()
     post(phone_server, "/signup", {"phone": phone, "password": PASSWORD})
     assert_error(verify(phone_server, phone, "000000"), 403, "otp_expired", OTP_INVALID)
     resp = verify(phone_server, spaced(phone))
@@ -196,7 +154,7 @@ def test_no_provider_answers_500_and_writes_nothing(phone_server):
 
 
 def test_otp_signs_up_a_new_number_then_signs_in_with_the_code(phone_server):
-    phone = test_number()
+    phone = fresh_number()
     resp = post(phone_server, "/otp", {"phone": spaced(phone), "data": {"plan": "free"}})
     assert resp.status_code == 200 and resp.json() == {}, resp.text  # a sign-up: {} even for test numbers
     row = user_row(phone_server, phone)
@@ -284,7 +242,7 @@ def test_a_test_code_after_valid_until_is_refused(make_server, backend):
 
 
 def test_expired_code_is_refused(phone_server):
-    phone = test_number()
+    phone = fresh_number()
     post(phone_server, "/signup", {"phone": phone, "password": PASSWORD})
     # the test OTP itself is always valid: forge an ordinary stored code to check expiry
     row = user_row(phone_server, phone)
@@ -299,7 +257,7 @@ def test_expired_code_is_refused(phone_server):
 def test_banned_user_cannot_verify(phone_server):
     from helpers import ban
 
-    phone = test_number()
+    phone = fresh_number()
     post(phone_server, "/signup", {"phone": phone, "password": PASSWORD})
     ban(phone_server, user_row(phone_server, phone)["id"])
     assert_error(verify(phone_server, phone), 403, "user_banned", "User is banned")
@@ -310,7 +268,7 @@ def test_banned_user_cannot_verify(phone_server):
 
 def test_phone_change_texts_the_new_number_and_verifies_there(phone_server):
     old, session = signed_up(phone_server)
-    new = test_number()
+    new = fresh_number()
     resp = put_user(phone_server, session["access_token"], {"phone": spaced(new)})
     assert resp.status_code == 200, resp.text
     user = resp.json()
@@ -342,7 +300,7 @@ def test_phone_change_refusals(phone_server):
     assert_error(put_user(phone_server, token, {"phone": taken}), 422, "phone_exists",
                  "A user with this phone number has already been registered")
     assert_error(put_user(phone_server, token, {"phone": "0123"}), 400, "validation_failed", BAD_NUMBER)
-    assert_error(put_user(phone_server, token, {"phone": test_number(), "channel": "whatsapp"}), 400,
+    assert_error(put_user(phone_server, token, {"phone": fresh_number(), "channel": "whatsapp"}), 400,
                  "validation_failed", INVALID_CHANNEL)
     new = untested_number()
     assert_error(put_user(phone_server, token, {"phone": new}), 500, "unexpected_failure", "Unable to get SMS provider")
@@ -353,7 +311,7 @@ def test_phone_change_of_an_email_user_adds_a_phone_identity(make_server, backen
     server = make_server(backend, **{**PHONE_ENV, "GOTRUE_MAILER_AUTOCONFIRM": "true"})
     resp = post(server, "/signup", {"email": "ada@example.com", "password": PASSWORD})
     token = resp.json()["access_token"]
-    new = test_number()
+    new = fresh_number()
     assert put_user(server, token, {"phone": new}).status_code == 200
     resp = verify(server, new, vtype="phone_change")
     assert resp.status_code == 200, resp.text
@@ -383,7 +341,7 @@ def test_phone_change_with_autoconfirm_applies_at_once(make_server, backend):
 
 
 def test_resend_sms_and_phone_change(phone_server):
-    phone = test_number()
+    phone = fresh_number()
     post(phone_server, "/signup", {"phone": phone, "password": PASSWORD})
     resp = post(phone_server, "/resend", {"type": "sms", "phone": phone})
     assert_error(resp, 429, "over_sms_send_rate_limit")
@@ -395,7 +353,7 @@ def test_resend_sms_and_phone_change(phone_server):
     clock.offset += timedelta(seconds=61)
     assert post(phone_server, "/resend", {"type": "sms", "phone": phone}).json() == {}
 
-    new = test_number()
+    new = fresh_number()
     assert put_user(phone_server, session["access_token"], {"phone": new}).status_code == 200
     # the pending number finds nobody; the current one finds the change
     assert post(phone_server, "/resend", {"type": "phone_change", "phone": new}).json() == {}
@@ -449,7 +407,7 @@ def test_reauthenticate_by_sms_then_the_nonce_changes_the_password(make_server, 
 
 
 def test_reauthenticate_needs_a_confirmed_phone(phone_server):
-    phone = test_number()
+    phone = fresh_number()
     post(phone_server, "/signup", {"phone": phone, "password": PASSWORD})
     row = user_row(phone_server, phone)
     sql(phone_server, "UPDATE users SET phone_confirmed_at = NULL WHERE id = $1", row["id"])
