@@ -161,11 +161,11 @@ class Run:
         return f"requests: {self.requests(line['step'])}\nstderr: {self.stderr[-1500:]}"
 
 
-def run_js(node: str, script: str, scenario: str, server) -> Run:
+def run_js(node: str, script: str, scenario: str, server, **extra_env: str) -> Run:
     # Starts with a letter: an all-digit tag in an address would read as the mailed code.
     tag = "t" + uuid.uuid4().hex[:10]
     env = {**os.environ, "GL_ANON_KEY": server.anon_key, "GL_SERVICE_ROLE_KEY": server.service_role_key,
-           "GL_TAG": tag}
+           "GL_TAG": tag, **extra_env}
     proc = subprocess.run([node, str(CLIENTS / script), scenario, server.url], cwd=CLIENTS, env=env,
                           capture_output=True, text=True, timeout=SCRIPT_TIMEOUT)
     steps: dict[str, dict[str, Any]] = {}
@@ -992,3 +992,53 @@ def test_browser_preflight_allows_what_the_js_clients_send(node, make_server):
     exposed = {h.strip().lower() for h in resp.headers["access-control-expose-headers"].split(",")}
     # auth-js reads the error code only when it can see the version header; listUsers reads these.
     assert {"x-supabase-api-version", "x-total-count", "link"} <= exposed
+
+
+# --- phone ------------------------------------------------------------------------------------------
+
+
+def phone_run(node, make_server, backend, script: str, scenario: str, count: int) -> tuple[Run, list[str], object]:
+    """A phone-enabled server whose first `count` fresh numbers have test OTPs, and the scenario's run."""
+    from phone_e2e import CODE as PHONE_CODE, PHONE_ENV, fresh_number
+
+    server = make_server(backend, **PHONE_ENV, GOTRUE_SMS_MAX_FREQUENCY="1ms")
+    numbers = [fresh_number() for _ in range(count)]
+    return run_js(node, script, scenario, server, GL_PHONES=",".join(numbers), GL_PHONE_CODE=PHONE_CODE), numbers, server
+
+
+def test_auth_js_phone_flows(node, make_server, backend):
+    run, (p1, p2, p3, p4), server = phone_run(node, make_server, backend, "auth_js.mjs", "phone", 4)
+
+    pending = run.ok("signUp_phone")
+    assert pending["session"] is None and pending["user"]["phone"] == p1
+    assert pending["user"]["user_metadata"] == {"name": "Pat"} and "phone_confirmed_at" not in pending["user"]
+    run.error("signIn_phone_unconfirmed", 400, "phone_not_confirmed")
+    run.error("verifyOtp_sms_wrong", 403, "otp_expired")
+    confirmed = run.ok("verifyOtp_sms")
+    claims = assert_session(confirmed["session"])
+    assert claims["phone"] == p1 and amr_methods(claims) == ["otp"] and confirmed["user"]["phone_confirmed_at"]
+    assert run.events("verifyOtp_sms") == ["SIGNED_IN"]
+    assert amr_methods(assert_session(run.ok("signInWithPassword_phone")["session"])) == ["password"]
+
+    assert run.ok("signInWithOtp_phone_new") == {"user": None, "session": None}
+    created = run.ok("verifyOtp_phone_new")
+    assert_session(created["session"])
+    assert created["user"]["phone"] == p2 and created["user"]["user_metadata"] == {"source": "otp"}
+    # auth-js hands the message id on (the test OTP's)
+    assert run.ok("signInWithOtp_phone") == {"user": None, "session": None, "messageId": "test-otp"}
+    assert_session(run.ok("verifyOtp_phone")["session"])
+    run.error("signInWithOtp_phone_no_create", 422, "otp_disabled")
+    run.error("signInWithOtp_whatsapp", 400, "validation_failed")
+
+    changing = run.ok("updateUser_phone")["user"]
+    assert changing["phone"] == p1 and changing["new_phone"] == p3
+    assert run.ok("resend_phone_change") == {"user": None, "session": None, "messageId": "test-otp"}
+    moved = run.ok("verifyOtp_phone_change")
+    assert assert_session(moved["session"])["phone"] == p3
+    assert run.ok("getUser_after_phone_change")["user"]["phone"] == p3
+    assert run.ok("resend_sms_confirmed") == {"user": None, "session": None}
+
+    assert run.ok("reauthenticate_phone") == {"user": None, "session": None}
+    assert run.requests("reauthenticate_phone") == [("GET", "/reauthenticate", 200)]
+    run.ok("updateUser_password_with_nonce")
+    assert_session(run.ok("signIn_after_nonce")["session"])

@@ -3,7 +3,8 @@
 //
 // Invocation: node <script> <scenario> <server-url>
 // Environment: GL_ANON_KEY, GL_SERVICE_ROLE_KEY (HS256 API keys minted by pytest),
-//              GL_TAG (makes the e-mail addresses of one run unique).
+//              GL_TAG (makes the e-mail addresses of one run unique),
+//              GL_PHONES, GL_PHONE_CODE (phone scenarios: numbers that have a GOTRUE_SMS_TEST_OTP, and its code).
 //
 // Output: one JSON object per line on stdout, one per step:
 //   {"step": name, "ok": bool, "data": …, "error": {name, status, code, message} | null,
@@ -25,6 +26,10 @@ export const SITE_URL = 'http://localhost:3000';
 
 /** A fresh address for this run: `${name}-${tag}@example.com`. */
 export const email = (name) => `${name}-${TAG}@example.com`;
+
+/** Phone numbers pytest configured test OTPs for (digits only), and their code. */
+export const PHONES = (process.env.GL_PHONES ?? '').split(',').filter(Boolean);
+export const PHONE_CODE = process.env.GL_PHONE_CODE ?? '';
 
 // --- what happened during a step -----------------------------------------------------------
 
