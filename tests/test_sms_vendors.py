@@ -1,0 +1,207 @@
+"""The SMS vendors' modules against local fakes that speak each vendor's wire format
+(tests/sms_vendors.py): what goes over the wire, each answer and error shape, timeouts, and the
+choice of sender from the settings."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from urllib.parse import parse_qsl
+
+import pytest
+
+from conftest import BASE_ENV
+from gotrue_lite.config import load_settings
+from gotrue_lite.outbound import new_client
+from gotrue_lite.sms import SmsError
+from gotrue_lite.sms.factory import build
+from sms_vendors import FakeVendor, running, sms_vendor  # noqa: F401
+
+PHONE = "15551234567"
+
+
+def settings_for(tmp_path, **env):
+    return load_settings(environ={**BASE_ENV, "GOTRUE_API_HOST": "127.0.0.1", **env}, dotenv=False, cwd=tmp_path)
+
+
+async def _with_sms(settings, action):
+    async with new_client() as http:
+        return await action(build(settings, http))
+
+
+def send(tmp_path, env: dict, phone: str = PHONE, message: str = "Your code is 123456",
+         channel: str = "sms", otp: str = "123456") -> str:
+    """What the flows do: ctx.sms.send(...) with the Sms built from these settings."""
+    return asyncio.run(_with_sms(settings_for(tmp_path, **env), lambda sms: sms.send(phone, message, channel, otp)))
+
+
+def refused(tmp_path, env: dict, **kwargs) -> str:
+    with pytest.raises(SmsError) as caught:
+        send(tmp_path, env, **kwargs)
+    return str(caught.value)
+
+
+def raw_body(vendor: FakeVendor) -> list[tuple[str, str]]:
+    """The form of the last request as posted, in order."""
+    path, headers, form = vendor.requests[-1]
+    return list(form.items())
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+# --- twilio -------------------------------------------------------------------------------------
+
+
+def test_twilio_sms_goes_to_the_messages_api_with_basic_auth_and_upstreams_fields(sms_vendor, tmp_path):
+    vendor = sms_vendor("twilio")
+    sid = send(tmp_path, vendor.env(), message="Your code is 123456")
+    (message,) = vendor.messages
+    assert sid == message.id and sid.startswith("SM")
+    path, headers, form = vendor.requests[-1]
+    assert path == f"/2010-04-01/Accounts/{vendor.account_sid}/Messages.json"
+    assert headers["Authorization"] == basic(vendor.account_sid, vendor.auth_token)
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    # Go's url.Values.Encode: keys sorted; the number gets its '+'; From is the service SID.
+    assert raw_body(vendor) == [("Body", "Your code is 123456"), ("Channel", "sms"),
+                                ("From", vendor.sender), ("To", "+" + PHONE)]
+    assert message.phone == PHONE and message.channel == "sms" and message.code == "123456"
+
+
+def test_twilio_wrong_credentials_give_twilios_authenticate_error(sms_vendor, tmp_path):
+    vendor = sms_vendor("twilio")
+    env = {**vendor.env(), "GOTRUE_SMS_TWILIO_AUTH_TOKEN": "wrong"}
+    assert refused(tmp_path, env) == "Authenticate More information: https://www.twilio.com/docs/errors/20003"
+    assert vendor.messages == []
+
+
+@pytest.mark.parametrize("shape, text", [
+    ("invalid_to", f"Invalid 'To' Phone Number: +{PHONE} More information: https://www.twilio.com/docs/errors/21211"),
+    ("rate_limited", "Too Many Requests More information: https://www.twilio.com/docs/errors/20429"),
+    ("server_error", "An internal server error has occurred More information: https://www.twilio.com/docs/errors/20500"),
+    ("failed", "twilio error: Unknown error 30008 for message SM"),
+    ("undelivered", "twilio error: Unknown error 30008 for message SM"),
+    ("html", "invalid character '<' looking for beginning of value"),
+    ("not_json", "invalid character 'q' looking for beginning of value"),
+])
+def test_twilio_error_shapes_become_upstreams_texts(sms_vendor, tmp_path, shape, text):
+    vendor = sms_vendor("twilio")
+    vendor.fail(shape)
+    message = refused(tmp_path, vendor.env())
+    if shape in ("failed", "undelivered"):
+        assert message.startswith(text) and len(message) == len(text) + 32  # the message's SID
+    else:
+        assert message == text
+    assert vendor.messages == []
+
+
+def test_twilio_whatsapp_prefixes_a_numeric_sender_and_the_recipient(sms_vendor, tmp_path):
+    vendor = sms_vendor("twilio", sender="+1 555 000 1111")
+    send(tmp_path, vendor.env(), channel="whatsapp", message="Your code is 654321", otp="654321")
+    assert raw_body(vendor) == [("Body", "Your code is 654321"), ("Channel", "whatsapp"),
+                                ("From", "whatsapp:+1 555 000 1111"), ("To", f"whatsapp:+{PHONE}")]
+    (message,) = vendor.messages
+    assert message.channel == "whatsapp" and message.code == "654321"
+
+
+def test_twilio_whatsapp_keeps_a_messaging_service_sender_unprefixed(sms_vendor, tmp_path):
+    vendor = sms_vendor("twilio")  # MG… service SID
+    send(tmp_path, vendor.env(), channel="whatsapp")
+    assert dict(raw_body(vendor))["From"] == vendor.sender
+    assert dict(raw_body(vendor))["To"] == f"whatsapp:+{PHONE}"
+
+
+def test_twilio_whatsapp_with_a_content_sid_sends_the_template_and_the_code_not_the_text(sms_vendor, tmp_path):
+    vendor = sms_vendor("twilio", sender="15550001111", content_sid="HX" + "9" * 32)
+    send(tmp_path, vendor.env(), channel="whatsapp", message="Your code is 777111", otp="777111")
+    assert raw_body(vendor) == [("Channel", "whatsapp"), ("ContentSid", vendor.content_sid),
+                                ("ContentVariables", '{"1": "777111"}'), ("From", "whatsapp:15550001111"),
+                                ("To", f"whatsapp:+{PHONE}")]
+    (message,) = vendor.messages
+    assert message.code == "777111" and message.text == ""
+    # A content SID only matters for WhatsApp: an SMS still carries its text.
+    send(tmp_path, vendor.env(), channel="sms", message="Your code is 123456")
+    assert dict(raw_body(vendor)) == {"Body": "Your code is 123456", "Channel": "sms", "From": "15550001111",
+                                      "To": f"+{PHONE}"}
+
+
+def test_twilio_refuses_an_unknown_channel_without_calling_twilio(sms_vendor, tmp_path):
+    vendor = sms_vendor("twilio")
+    assert refused(tmp_path, vendor.env(), channel="pigeon") == 'channel type "pigeon" is not supported for Twilio'
+    assert vendor.requests == []
+
+
+def test_form_encoding_is_gos(sms_vendor, tmp_path):
+    vendor = sms_vendor("twilio")
+    send(tmp_path, vendor.env(), message="Code: 123456 & more = ü")
+    path, headers, form = vendor.requests[-1]
+    assert form["Body"] == "Code: 123456 & more = ü"
+
+
+# --- the settings: which sender, incomplete credentials, the base URL, the timeout -------------
+
+
+@pytest.mark.parametrize("vendor_name, env, problem", [
+    ("twilio", {"GOTRUE_SMS_TWILIO_ACCOUNT_SID": ""}, "missing Twilio account SID"),
+    ("twilio", {"GOTRUE_SMS_TWILIO_AUTH_TOKEN": ""}, "missing Twilio auth token"),
+    ("twilio", {"GOTRUE_SMS_TWILIO_MESSAGE_SERVICE_SID": ""}, "missing Twilio message service SID or Twilio phone number"),
+])
+def test_incomplete_credentials_leave_no_provider(sms_vendor, tmp_path, caplog, vendor_name, env, problem):
+    vendor = sms_vendor(vendor_name)
+    settings = settings_for(tmp_path, **{**vendor.env(), **env})
+
+    async def check(sms):
+        assert not sms.configured and sms.problem == problem
+        with pytest.raises(SmsError, match="^Unable to get SMS provider$"):
+            await sms.send(PHONE, "Your code is 123456", "sms", "123456")
+
+    with caplog.at_level(logging.WARNING, logger="gotrue_lite.sms"):
+        asyncio.run(_with_sms(settings, check))
+    assert vendor.requests == []
+    assert any(problem in r.getMessage() for r in caplog.records)
+
+
+def test_an_unknown_provider_is_no_provider(tmp_path):
+    async def check(sms):
+        assert not sms.configured and sms.problem == "sms Provider carrier-pigeon could not be found"
+
+    asyncio.run(_with_sms(settings_for(tmp_path, GOTRUE_SMS_PROVIDER="carrier-pigeon"), check))
+
+
+def test_without_the_base_url_setting_the_vendors_own_origin_is_used(tmp_path):
+    env = {"GOTRUE_SMS_PROVIDER": "twilio", "GOTRUE_SMS_TWILIO_ACCOUNT_SID": "AC1",
+           "GOTRUE_SMS_TWILIO_AUTH_TOKEN": "t", "GOTRUE_SMS_TWILIO_MESSAGE_SERVICE_SID": "MG1"}
+
+    async def check(sms):
+        return sms.sender._url
+
+    assert asyncio.run(_with_sms(settings_for(tmp_path, **env), check)) == \
+        "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json"
+
+
+def test_the_base_url_setting_keeps_a_gateways_path_prefix(sms_vendor, tmp_path):
+    vendor = sms_vendor("twilio", prefix="/gateway")
+    send(tmp_path, {**vendor.env(), "GOTRUE_LITE_SMS_API_URL": vendor.url + "/gateway/"})
+    assert vendor.requests[-1][0] == f"/gateway/2010-04-01/Accounts/{vendor.account_sid}/Messages.json"
+    assert len(vendor.messages) == 1
+
+
+def test_a_stalling_vendor_gives_an_sms_error_after_the_timeout_not_a_hang(sms_vendor, tmp_path):
+    vendor = sms_vendor("twilio")
+    vendor.stall(30)
+    started = time.monotonic()
+    message = refused(tmp_path, {**vendor.env(), "GOTRUE_INTERNAL_HTTP_TIMEOUT": "1s"})
+    assert time.monotonic() - started < 10
+    url = f"{vendor.url}/2010-04-01/Accounts/{vendor.account_sid}/Messages.json"
+    assert message.startswith(f'Post "{url}": context deadline exceeded')
+
+
+def test_an_unreachable_vendor_gives_an_sms_error(sms_vendor, tmp_path):
+    vendor = sms_vendor("twilio")
+    env = vendor.env()
+    vendor.stop()
+    message = refused(tmp_path, env)
+    assert message.startswith(f'Post "{vendor.url}/2010-04-01/Accounts/') and "Cannot connect" in message
