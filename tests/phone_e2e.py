@@ -7,6 +7,8 @@ import hashlib
 import itertools
 import random
 
+import httpx
+
 from helpers import rows
 
 CODE = "246810"
@@ -16,6 +18,8 @@ TEST_NUMBERS = [f"1555{n:07d}" for n in range(_START, _START + 300)]
 _pool = iter(TEST_NUMBERS)
 _other = itertools.count(random.randrange(10 ** 6, 10 ** 7 - 10 ** 5))
 
+# No SMS provider and no dev outbox: a text that must go out cannot.
+NO_PROVIDER = {"GOTRUE_LITE_DEV_MAILBOX": "false"}
 PHONE_ENV = {
     "GOTRUE_EXTERNAL_PHONE_ENABLED": "true",
     "GOTRUE_MAILER_AUTOCONFIRM": "false",  # with either autoconfirm on, a repeated sign-up is a 422
@@ -48,3 +52,17 @@ def sha224(text: str) -> str:
 def user_row(server, phone: str) -> dict | None:
     found = rows(server, "SELECT * FROM users WHERE phone = $1", phone)
     return found[0] if found else None
+
+
+def outbox(server, phone: str) -> list[dict]:
+    """The texts the dev outbox kept for `phone` (no provider set, server on loopback), newest first."""
+    resp = httpx.get(server.url + "/_dev/mail", params={"phone": phone}, timeout=30)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["messages"]
+
+
+def outbox_code(server, phone: str) -> str:
+    """The code of the newest text to `phone` in the dev outbox."""
+    found = outbox(server, phone)
+    assert found, f"no text to {phone} in the dev outbox"
+    return found[0]["code"]

@@ -9,8 +9,8 @@ import pytest
 
 from gotrue_lite import clock
 from helpers import PASSWORD, assert_error, assert_session, claims_of, post, put_user, rows, sql
-from phone_e2e import (BAD_NUMBER, CODE, INVALID_CHANNEL, OTP_INVALID, PHONE_ENV, fresh_number, sha224, spaced,
-                       untested_number, user_row)
+from phone_e2e import (BAD_NUMBER, CODE, INVALID_CHANNEL, NO_PROVIDER, OTP_INVALID, PHONE_ENV, fresh_number,
+                       outbox_code, sha224, spaced, untested_number, user_row)
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def phone_server(request, tmp_path_factory, postgres_problem):
@@ -140,14 +140,21 @@ def test_phone_signup_refusals_write_nothing(phone_server, body, status, code, m
     assert count_users(phone_server) == before
 
 
-def test_no_provider_answers_500_and_writes_nothing(phone_server):
+def test_no_provider_answers_500_and_writes_nothing(make_server, backend):
+    server = make_server(backend, **PHONE_ENV, **NO_PROVIDER)
     phone = untested_number()
-    before = count_users(phone_server)
-    body = assert_error(post(phone_server, "/signup", {"phone": phone, "password": PASSWORD}), 500,
+    body = assert_error(post(server, "/signup", {"phone": phone, "password": PASSWORD}), 500,
                         "unexpected_failure", "Unable to get SMS provider")
     assert body.get("error_id")
-    assert_error(post(phone_server, "/otp", {"phone": phone}), 500, "unexpected_failure", "Unable to get SMS provider")
-    assert count_users(phone_server) == before and user_row(phone_server, phone) is None
+    assert_error(post(server, "/otp", {"phone": phone}), 500, "unexpected_failure", "Unable to get SMS provider")
+    assert count_users(server) == 0
+    # a test number needs no provider; its phone change to an ordinary number does
+    _, session = signed_up(server)
+    new = untested_number()
+    assert_error(put_user(server, session["access_token"], {"phone": new}), 500, "unexpected_failure",
+                 "Unable to get SMS provider")
+    assert rows(server, "SELECT id FROM users WHERE phone_change = $1", new) == []
+    assert rows(server, "SELECT id FROM one_time_tokens WHERE relates_to = $1", new) == []
 
 
 # --- POST /otp -------------------------------------------------------------------------------
@@ -235,10 +242,12 @@ def test_a_test_code_after_valid_until_is_refused(make_server, backend):
     phone = "15550107777"
     server = make_server(backend, GOTRUE_EXTERNAL_PHONE_ENABLED="true", GOTRUE_SMS_TEST_OTP=f"{phone}:{CODE}",
                          GOTRUE_SMS_TEST_OTP_VALID_UNTIL="2000-01-01T00:00:00Z")
-    # past its validity the number is an ordinary one: a real text would be needed
-    assert_error(post(server, "/signup", {"phone": phone, "password": PASSWORD}), 500, "unexpected_failure",
-                 "Unable to get SMS provider")
-    assert user_row(server, phone) is None
+    # past its validity the number is an ordinary one: a real code goes out (to the dev outbox)
+    assert post(server, "/signup", {"phone": phone, "password": PASSWORD}).status_code == 200
+    code = outbox_code(server, phone)
+    assert code != CODE
+    assert_error(verify(server, phone, CODE), 403, "otp_expired", OTP_INVALID)
+    assert verify(server, phone, code).status_code == 200
 
 
 def test_expired_code_is_refused(phone_server):
@@ -302,9 +311,6 @@ def test_phone_change_refusals(phone_server):
     assert_error(put_user(phone_server, token, {"phone": "0123"}), 400, "validation_failed", BAD_NUMBER)
     assert_error(put_user(phone_server, token, {"phone": fresh_number(), "channel": "whatsapp"}), 400,
                  "validation_failed", INVALID_CHANNEL)
-    new = untested_number()
-    assert_error(put_user(phone_server, token, {"phone": new}), 500, "unexpected_failure", "Unable to get SMS provider")
-    assert rows(phone_server, "SELECT id FROM users WHERE phone_change = $1", new) == []
 
 
 def test_phone_change_of_an_email_user_adds_a_phone_identity(make_server, backend):

@@ -12,7 +12,7 @@ from supabase_auth import AsyncGoTrueClient, SyncGoTrueClient
 from supabase_auth.errors import AuthApiError, AuthError
 
 from gotrue_lite import clock
-from phone_e2e import CODE, PHONE_ENV, fresh_number, spaced, untested_number, user_row
+from phone_e2e import CODE, NO_PROVIDER, PHONE_ENV, fresh_number, spaced, untested_number, user_row
 
 PASSWORD = "correct-horse-battery-1"
 ENV = {**PHONE_ENV, "GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION": "true"}
@@ -85,13 +85,20 @@ def test_sync_client_phone_sign_up_sign_in_and_otp(phone_client):
     assert (excinfo.value.status, excinfo.value.code) == (400, "validation_failed")
 
 
-def test_sync_client_no_provider_is_an_error_and_writes_nothing(phone_client):
-    server, new_client = phone_client
-    client = new_client()
+def test_sync_client_no_provider_is_an_error_and_writes_nothing(make_server, backend):
+    server = make_server(backend, **ENV, **NO_PROVIDER)
+    client = SyncGoTrueClient(url=server.url, headers={"apikey": server.anon_key},
+                              auto_refresh_token=False, persist_session=False)
     phone = untested_number()
-    with pytest.raises(AuthError) as excinfo:
-        client.sign_up({"phone": phone, "password": PASSWORD})
-    assert excinfo.value.status == 500 and excinfo.value.message == "Unable to get SMS provider"
+    try:
+        with pytest.raises(AuthError) as excinfo:
+            client.sign_up({"phone": phone, "password": PASSWORD})
+        assert excinfo.value.status == 500 and excinfo.value.message == "Unable to get SMS provider"
+        with pytest.raises(AuthError) as excinfo:
+            client.sign_in_with_otp({"phone": phone})
+        assert excinfo.value.status == 500
+    finally:
+        client.close()
     assert user_row(server, phone) is None
 
 
