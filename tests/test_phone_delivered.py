@@ -225,3 +225,15 @@ def test_dev_outbox_keeps_the_codes_of_every_flow(make_server, backend):
     assert put_user(server, token, {"phone": new}).status_code == 200
     assert verify(server, new, outbox_code(server, new), "phone_change").status_code == 200
     assert len(outbox(server, phone)) == 2 and len(outbox(server, new)) == 1
+
+
+def test_a_code_signs_in_once_even_when_raced(twilio):
+    from helpers import concurrently
+
+    server, vendor = twilio()
+    phone = untested_number()
+    post(server, "/signup", {"phone": phone, "password": PASSWORD})
+    body = {"type": "sms", "phone": phone, "token": vendor.last(phone).code}
+    statuses = sorted(r.status_code for r in concurrently(server, "/verify", [body] * 4))
+    assert statuses == [200, 403, 403, 403], statuses
+    assert len(rows(server, "SELECT id FROM sessions")) == 1

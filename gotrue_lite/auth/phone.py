@@ -187,7 +187,10 @@ async def verify(ctx: Context, client: Client, *, vtype: str, phone: str, code: 
             raise otp_invalid()
         accepted = True
     async with ctx.db.transaction() as tx:
-        user = await find(tx)  # again inside the transaction: a racing verification may have won
+        # Again, locked: of two verifications racing with one code only the first may win.
+        user = await user_store.get(tx, user.id, lock=True)
+        if user is None or (user.phone_change if by_change else user.phone) != phone:
+            raise otp_invalid()
         target = (user.phone_change or "") if by_change else phone
         if not accepted and not _local_code_valid(ctx, user, column, target, code):
             raise otp_invalid()
