@@ -134,6 +134,7 @@ class FakeVendor:
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
             self._runner = None
+        asyncio.run_coroutine_threadsafe(_cancel_the_rest(), self._loop).result(10)  # stalled answers
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
@@ -159,6 +160,13 @@ class FakeVendor:
         message = Delivered(vendor=self.name, fields=form, headers=dict(request.headers), **kw)
         self.messages.append(message)
         return message
+
+
+async def _cancel_the_rest() -> None:
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _basic_auth(request: web.Request) -> tuple[str, str] | None:
@@ -343,7 +351,178 @@ class FakeTwilioVerify(FakeVendor):
         return web.json_response(self._body(to, "sms", status, approved, _twilio_sid("VE")))
 
 
-FAKES: dict[str, type[FakeVendor]] = {"twilio": FakeTwilio, "twilio_verify": FakeTwilioVerify}
+# --- MessageBird ------------------------------------------------------------------------------
+
+
+def messagebird_errors(status: int, *errors: tuple[int, str, str | None]) -> web.Response:
+    # https://developers.messagebird.com/api/#errors
+    return web.json_response({"errors": [{"code": c, "description": d, "parameter": p} for c, d, p in errors]},
+                             status=status)
+
+
+class FakeMessagebird(FakeVendor):
+    """POST /messages with `Authorization: AccessKey <key>`."""
+
+    name = "messagebird"
+    SHAPES = ("auth", "no_recipients", "no_balance", "empty_errors", "not_sent", "server_error", "html")
+
+    def __init__(self, access_key: str = "live_messagebird_key_0123", originator: str = "Acme",
+                 prefix: str = "") -> None:
+        super().__init__(prefix)
+        self.access_key, self.originator = access_key, originator
+
+    def credentials(self) -> dict[str, str]:
+        return {"GOTRUE_SMS_MESSAGEBIRD_ACCESS_KEY": self.access_key,
+                "GOTRUE_SMS_MESSAGEBIRD_ORIGINATOR": self.originator}
+
+    def routes(self):
+        return [("POST", "/messages", self.messages_endpoint)]
+
+    async def messages_endpoint(self, request: web.Request, form: dict[str, str], failure: str | None):
+        if failure == "auth" or request.headers.get("Authorization") != f"AccessKey {self.access_key}":
+            return messagebird_errors(401, (2, "Request not allowed (incorrect access_key)", "access_key"))
+        if failure == "html":
+            return web.Response(status=502, text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
+        if failure == "server_error":
+            # Upstream reads this as a message: no recipients sent.
+            return messagebird_errors(500, (99, "Internal error", None))
+        if failure == "empty_errors":
+            return web.json_response({"errors": []}, status=422)
+        if failure == "no_balance":
+            return messagebird_errors(422, (25, "Not enough balance", None))
+        recipients = form.get("recipients", "")
+        if failure == "no_recipients" or not all(_DIGITS.match(r) for r in recipients.split(",")):
+            return messagebird_errors(422, (9, "no (correct) recipients found", "recipients"))
+        if not form.get("originator"):
+            return messagebird_errors(422, (9, "originator is required", "originator"))
+        if not form.get("body"):
+            return messagebird_errors(422, (9, "body is required", "body"))
+        if form.get("type", "sms") != "sms":
+            return messagebird_errors(422, (10, "type is invalid", "type"))
+        message_id = secrets.token_hex(16)
+        sent = 0 if failure == "not_sent" else 1
+        if sent:
+            self._record(request, form, phone=recipients, text=form["body"], channel="sms", id=message_id)
+        return web.json_response({
+            "id": message_id, "href": f"https://rest.messagebird.com/messages/{message_id}", "direction": "mt",
+            "type": "sms", "originator": form["originator"], "body": form["body"],
+            "datacoding": form.get("datacoding", "plain"),
+            "recipients": {"totalCount": 1, "totalSentCount": sent, "totalDeliveredCount": 0,
+                           "totalDeliveryFailedCount": 0,
+                           "items": [{"recipient": int(recipients), "status": "sent" if sent else "failed"}]},
+        }, status=201)
+
+
+# --- Textlocal --------------------------------------------------------------------------------
+
+
+class FakeTextlocal(FakeVendor):
+    """POST /send with the API key in the form; the answer is 200 whatever happened."""
+
+    name = "textlocal"
+    SHAPES = ("auth", "no_recipients", "template", "failure_with_message", "empty_errors", "html")
+
+    def __init__(self, api_key: str = "textlocal-api-key-0123", sender: str = "ACMEIN", prefix: str = "") -> None:
+        super().__init__(prefix)
+        self.api_key, self.sender = api_key, sender
+
+    def credentials(self) -> dict[str, str]:
+        return {"GOTRUE_SMS_TEXTLOCAL_API_KEY": self.api_key, "GOTRUE_SMS_TEXTLOCAL_SENDER": self.sender}
+
+    def routes(self):
+        return [("POST", "/send", self.send)]
+
+    @staticmethod
+    def _error_answer(code: int, message: str, **extra: Any) -> web.Response:
+        # https://api.textlocal.in/docs/sendsms: errors ride in a 200 answer.
+        return web.json_response({"errors": [{"code": code, "message": message}], "status": "failure", **extra})
+
+    async def send(self, request: web.Request, form: dict[str, str], failure: str | None):
+        if failure == "html":
+            return web.Response(status=503, text="<html><body>Service Unavailable</body></html>", content_type="text/html")
+        if failure == "empty_errors":
+            return web.json_response({"errors": [], "status": "failure"})
+        if failure == "auth" or form.get("apikey") != self.api_key:
+            return self._error_answer(3, "Invalid login details")
+        numbers = form.get("numbers", "")
+        if failure == "no_recipients" or not numbers:
+            return self._error_answer(4, "No recipients specified")
+        if not all(_DIGITS.match(n) for n in numbers.split(",")):
+            return self._error_answer(51, "No valid numbers specified")
+        if not form.get("message"):
+            return self._error_answer(5, "No message content")
+        if not form.get("sender"):
+            return self._error_answer(44, "No sender name specified")
+        if failure == "template":
+            return self._error_answer(80, "Invalid template")
+        message_id = str(secrets.randbelow(10**10))
+        if failure == "failure_with_message":
+            return self._error_answer(192, "You cannot send message at this time",
+                                 messages=[{"id": message_id, "recipient": int(numbers)}])
+        self._record(request, form, phone=numbers, text=form["message"], channel="sms", id=message_id)
+        return web.json_response({
+            "balance": 1162, "batch_id": 123456789, "cost": 1, "num_messages": 1,
+            "message": {"num_parts": 1, "sender": form["sender"], "content": form["message"]},
+            "receipt_url": "", "custom": "", "messages": [{"id": message_id, "recipient": int(numbers)}],
+            "status": "success",
+        })
+
+
+# --- Vonage -----------------------------------------------------------------------------------
+
+
+class FakeVonage(FakeVendor):
+    """POST /sms/json with api_key and api_secret in the form; 200 whatever happened, each
+    message's `status` ("0" = sent) tells."""
+
+    name = "vonage"
+    SHAPES = ("auth", "throttled", "invalid_number", "empty", "html")
+
+    def __init__(self, api_key: str = "a1b2c3d4", api_secret: str = "vonage-secret-0123", sender: str = "Acme",
+                 prefix: str = "") -> None:
+        super().__init__(prefix)
+        self.api_key, self.api_secret, self.sender = api_key, api_secret, sender
+
+    def credentials(self) -> dict[str, str]:
+        return {"GOTRUE_SMS_VONAGE_API_KEY": self.api_key, "GOTRUE_SMS_VONAGE_API_SECRET": self.api_secret,
+                "GOTRUE_SMS_VONAGE_FROM": self.sender}
+
+    def routes(self):
+        return [("POST", "/sms/json", self.sms_json)]
+
+    @staticmethod
+    def _refused(status: str, text: str) -> web.Response:
+        # https://developer.vonage.com/en/messaging/sms/guides/troubleshooting-sms#sms-api-error-codes
+        return web.json_response({"message-count": "1", "messages": [{"status": status, "error-text": text}]})
+
+    async def sms_json(self, request: web.Request, form: dict[str, str], failure: str | None):
+        if failure == "html":
+            return web.Response(status=500, text="<html><body>Internal Server Error</body></html>", content_type="text/html")
+        if failure == "empty":
+            return web.json_response({"message-count": "0", "messages": []})
+        if failure == "auth" or (form.get("api_key"), form.get("api_secret")) != (self.api_key, self.api_secret):
+            return self._refused("4", "Bad Credentials")
+        if failure == "throttled":
+            return self._refused("1", "Throttled")
+        for name in ("from", "to", "text"):
+            if not form.get(name):
+                return self._refused("2", f"Missing {name} param")
+        if failure == "invalid_number" or not _DIGITS.match(form["to"]):
+            return self._refused("3", "Invalid to param")
+        if not form["text"].isascii() and form.get("type") != "unicode":
+            # Vonage would send it as GSM-7 and the recipient would read '?'s; say so loudly.
+            return self._refused("3", "Invalid Message type: non-ASCII text needs type=unicode")
+        message_id = secrets.token_hex(8).upper()
+        self._record(request, form, phone=form["to"], text=form["text"], channel="sms", id=message_id)
+        return web.json_response({"message-count": "1", "messages": [{
+            "to": form["to"], "message-id": message_id, "status": "0", "remaining-balance": "3.14159265",
+            "message-price": "0.03330000", "network": "12345"}]})
+
+
+FAKES: dict[str, type[FakeVendor]] = {
+    "twilio": FakeTwilio, "twilio_verify": FakeTwilioVerify, "messagebird": FakeMessagebird,
+    "textlocal": FakeTextlocal, "vonage": FakeVonage,
+}
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from gotrue_lite.config import load_settings
 from gotrue_lite.outbound import new_client
 from gotrue_lite.sms import SmsError
 from gotrue_lite.sms.factory import build
-from sms_vendors import FakeVendor, running, sms_vendor  # noqa: F401
+from sms_vendors import FakeVendor, sms_vendor  # noqa: F401
 
 PHONE = "15551234567"
 
@@ -141,6 +141,212 @@ def test_form_encoding_is_gos(sms_vendor, tmp_path):
     assert form["Body"] == "Code: 123456 & more = ü"
 
 
+# --- twilio_verify ------------------------------------------------------------------------------
+
+
+def verify(tmp_path, env: dict, code: str, phone: str = PHONE) -> bool:
+    return asyncio.run(_with_sms(settings_for(tmp_path, **env), lambda sms: sms.verify(phone, code)))
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+def test_twilio_verify_starts_a_verification_and_twilio_checks_the_code(sms_vendor, tmp_path, channel):
+    vendor = sms_vendor("twilio_verify")
+    # The template's text and our code are not sent: Twilio writes and checks its own.
+    sid = send(tmp_path, vendor.env(), message="Your code is 111111", otp="111111", channel=channel)
+    (message,) = vendor.messages
+    assert sid == message.id and sid.startswith("VE") and message.channel == channel
+    path, headers, form = vendor.requests[-1]
+    assert path == f"/v2/Services/{vendor.service_sid}/Verifications"
+    assert headers["Authorization"] == basic(vendor.account_sid, vendor.auth_token)
+    assert raw_body(vendor) == [("Channel", channel), ("To", "+" + PHONE)]  # no whatsapp: prefix
+    assert message.code != "111111" or message.text != "Your code is 111111"
+
+    assert verify(tmp_path, vendor.env(), "000000" if message.code != "000000" else "999999") is False
+    assert verify(tmp_path, vendor.env(), message.code) is True
+    path, headers, form = vendor.requests[-1]
+    assert path == f"/v2/Services/{vendor.service_sid}/VerificationCheck"
+    assert headers["Authorization"] == basic(vendor.account_sid, vendor.auth_token)
+    assert raw_body(vendor) == [("Code", message.code), ("To", "+" + PHONE)]
+    # Approved once: Twilio has forgotten the verification (404), which is a refusal too.
+    assert verify(tmp_path, vendor.env(), message.code) is False
+    assert [status for _, _, status in vendor.checks] == ["pending", "approved", "404"]
+
+
+def test_twilio_verify_says_it_checks_codes_itself(sms_vendor, tmp_path):
+    vendor = sms_vendor("twilio_verify")
+
+    async def check(sms):
+        return sms.configured, sms.verifies_otp, sms.sender.name
+
+    assert asyncio.run(_with_sms(settings_for(tmp_path, **vendor.env()), check)) == (True, True, "twilio_verify")
+
+
+@pytest.mark.parametrize("shape, text", [
+    ("auth", "Authenticate More information: https://www.twilio.com/docs/errors/20003"),
+    ("invalid_to", f"Invalid parameter `To`: +{PHONE} More information: https://www.twilio.com/docs/errors/60200"),
+    ("max_attempts", "Max send attempts reached More information: https://www.twilio.com/docs/errors/60203"),
+    ("server_error", "An internal server error has occurred More information: https://www.twilio.com/docs/errors/20500"),
+    ("html", "invalid character '<' looking for beginning of value"),
+])
+def test_twilio_verify_send_error_shapes(sms_vendor, tmp_path, shape, text):
+    vendor = sms_vendor("twilio_verify")
+    vendor.fail(shape)
+    assert refused(tmp_path, vendor.env()) == text
+    assert vendor.messages == []
+
+
+def test_twilio_verify_wrong_service_is_twilios_404(sms_vendor, tmp_path):
+    vendor = sms_vendor("twilio_verify")
+    env = {**vendor.env(), "GOTRUE_SMS_TWILIO_VERIFY_MESSAGE_SERVICE_SID": "VA" + "0" * 32}
+    assert refused(tmp_path, env) == (f"The requested resource /Services/VA{'0' * 32}/Verifications was not found "
+                                      "More information: https://www.twilio.com/docs/errors/20404")
+
+
+@pytest.mark.parametrize("shape", ["auth", "max_attempts", "not_found", "server_error", "html"])
+def test_twilio_verify_check_failures_are_refusals_and_logged(sms_vendor, tmp_path, caplog, shape):
+    vendor = sms_vendor("twilio_verify")
+    send(tmp_path, vendor.env())
+    code = vendor.last(PHONE).code
+    vendor.fail(shape)
+    with caplog.at_level(logging.INFO, logger="gotrue_lite.sms"):
+        assert verify(tmp_path, vendor.env(), code) is False
+    assert any(r.getMessage().startswith(f"twilio_verify: code for +{PHONE} not accepted: ") for r in caplog.records)
+
+
+def test_twilio_verify_check_that_stalls_is_a_refusal_after_the_timeout(sms_vendor, tmp_path):
+    vendor = sms_vendor("twilio_verify")
+    send(tmp_path, vendor.env())
+    vendor.stall(30)
+    started = time.monotonic()
+    assert verify(tmp_path, {**vendor.env(), "GOTRUE_INTERNAL_HTTP_TIMEOUT": "500ms"}, vendor.last(PHONE).code) is False
+    assert time.monotonic() - started < 10
+
+
+# --- messagebird ----------------------------------------------------------------------------------
+
+
+def test_messagebird_sends_with_its_access_key_and_upstreams_fields(sms_vendor, tmp_path):
+    vendor = sms_vendor("messagebird")
+    message_id = send(tmp_path, vendor.env(), message="Your code is 123456 ✓")
+    (message,) = vendor.messages
+    assert message_id == message.id and len(message_id) == 32
+    path, headers, form = vendor.requests[-1]
+    assert path == "/messages" and headers["Authorization"] == f"AccessKey {vendor.access_key}"
+    assert raw_body(vendor) == [("body", "Your code is 123456 ✓"), ("datacoding", "unicode"),
+                                ("originator", "Acme"), ("recipients", PHONE), ("type", "sms")]
+    assert message.code == "123456"
+
+
+@pytest.mark.parametrize("shape, text", [
+    ("auth", "Request not allowed (incorrect access_key)"),
+    ("no_recipients", "no (correct) recipients found"),
+    ("no_balance", "Not enough balance"),
+    ("empty_errors", "%!v(PANIC=Error method: runtime error: index out of range [0] with length 0)"),
+    ("not_sent", "messagebird error: total sent count is 0"),
+    # Any status but 400/401/403/422 is read as a message, so a 500 is "nothing sent".
+    ("server_error", "messagebird error: total sent count is 0"),
+    ("html", "invalid character '<' looking for beginning of value"),
+])
+def test_messagebird_error_shapes(sms_vendor, tmp_path, shape, text):
+    vendor = sms_vendor("messagebird")
+    vendor.fail(shape)
+    assert refused(tmp_path, vendor.env()) == text
+    assert vendor.messages == []
+
+
+def test_messagebird_wrong_key_is_refused_by_the_fake(sms_vendor, tmp_path):
+    vendor = sms_vendor("messagebird")
+    env = {**vendor.env(), "GOTRUE_SMS_MESSAGEBIRD_ACCESS_KEY": "test_wrong"}
+    assert refused(tmp_path, env) == "Request not allowed (incorrect access_key)"
+
+
+# --- textlocal ------------------------------------------------------------------------------------
+
+
+def test_textlocal_sends_the_key_in_the_form_and_returns_no_id(sms_vendor, tmp_path):
+    vendor = sms_vendor("textlocal")
+    assert send(tmp_path, vendor.env(), phone="919876543210") == ""  # upstream reads no id on success
+    (message,) = vendor.messages
+    path, headers, form = vendor.requests[-1]
+    assert path == "/send" and "Authorization" not in headers
+    assert raw_body(vendor) == [("apikey", vendor.api_key), ("message", "Your code is 123456"),
+                                ("numbers", "919876543210"), ("sender", "ACMEIN")]
+    assert message.phone == "919876543210" and message.code == "123456"
+
+
+@pytest.mark.parametrize("shape, text", [
+    ("auth", "textlocal error: Invalid login details (code: 3) message "),
+    ("no_recipients", "textlocal error: No recipients specified (code: 4) message "),
+    ("template", "textlocal error: Invalid template (code: 80) template message: Your code is 123456"),
+    ("failure_with_message", "textlocal error: You cannot send message at this time (code: 192) message "),
+    ("empty_errors", "textlocal error: status 'failure' without errors message "),
+    ("html", "invalid character '<' looking for beginning of value"),
+])
+def test_textlocal_error_shapes(sms_vendor, tmp_path, shape, text):
+    vendor = sms_vendor("textlocal")
+    vendor.fail(shape)
+    message = refused(tmp_path, vendor.env())
+    if shape == "failure_with_message":
+        # The id Textlocal gave the refused message ends the text.
+        assert message.startswith(text) and message[len(text):].isdigit()
+    else:
+        assert message == text
+    assert vendor.messages == []
+
+
+# --- vonage ---------------------------------------------------------------------------------------
+
+
+def test_vonage_sends_key_and_secret_in_the_form(sms_vendor, tmp_path):
+    vendor = sms_vendor("vonage")
+    message_id = send(tmp_path, vendor.env())
+    (message,) = vendor.messages
+    assert message_id == message.id and len(message_id) == 16
+    path, headers, form = vendor.requests[-1]
+    assert path == "/sms/json" and "Authorization" not in headers
+    assert raw_body(vendor) == [("api_key", vendor.api_key), ("api_secret", vendor.api_secret), ("from", "Acme"),
+                                ("text", "Your code is 123456"), ("to", PHONE)]
+
+
+def test_vonage_marks_non_ascii_text_unicode(sms_vendor, tmp_path):
+    vendor = sms_vendor("vonage")
+    send(tmp_path, vendor.env(), message="Ваш код 123456")
+    assert dict(raw_body(vendor))["type"] == "unicode"
+    assert vendor.last(PHONE).text == "Ваш код 123456"
+
+
+@pytest.mark.parametrize("shape, text", [
+    ("auth", "vonage error: Bad Credentials (status: 4) for message "),
+    ("throttled", "vonage error: Throttled (status: 1) for message "),
+    ("invalid_number", "vonage error: Invalid to param (status: 3) for message "),
+    ("empty", "vonage error: Internal Error"),
+    ("html", "invalid character '<' looking for beginning of value"),
+])
+def test_vonage_error_shapes(sms_vendor, tmp_path, shape, text):
+    vendor = sms_vendor("vonage")
+    vendor.fail(shape)
+    assert refused(tmp_path, vendor.env()) == text
+    assert vendor.messages == []
+
+
+@pytest.mark.parametrize("vendor_name", ["messagebird", "textlocal", "vonage"])
+def test_sms_only_vendors_refuse_whatsapp_without_calling_out(sms_vendor, tmp_path, vendor_name):
+    vendor = sms_vendor(vendor_name)
+    label = {"messagebird": "Messagebird", "textlocal": "TextLocal", "vonage": "Vonage"}[vendor_name]
+    assert refused(tmp_path, vendor.env(), channel="whatsapp") == f'channel type "whatsapp" is not supported for {label}'
+    assert vendor.requests == []
+
+
+@pytest.mark.parametrize("vendor_name", ["twilio", "twilio_verify", "messagebird", "textlocal", "vonage"])
+def test_every_vendor_times_out_into_an_sms_error(sms_vendor, tmp_path, vendor_name):
+    vendor = sms_vendor(vendor_name)
+    vendor.stall(30)
+    started = time.monotonic()
+    message = refused(tmp_path, {**vendor.env(), "GOTRUE_INTERNAL_HTTP_TIMEOUT": "500ms"})
+    assert time.monotonic() - started < 10
+    assert message.startswith(f'Post "{vendor.url}/') and "context deadline exceeded" in message
+
+
 # --- the settings: which sender, incomplete credentials, the base URL, the timeout -------------
 
 
@@ -148,6 +354,17 @@ def test_form_encoding_is_gos(sms_vendor, tmp_path):
     ("twilio", {"GOTRUE_SMS_TWILIO_ACCOUNT_SID": ""}, "missing Twilio account SID"),
     ("twilio", {"GOTRUE_SMS_TWILIO_AUTH_TOKEN": ""}, "missing Twilio auth token"),
     ("twilio", {"GOTRUE_SMS_TWILIO_MESSAGE_SERVICE_SID": ""}, "missing Twilio message service SID or Twilio phone number"),
+    ("twilio_verify", {"GOTRUE_SMS_TWILIO_VERIFY_ACCOUNT_SID": ""}, "missing Twilio account SID"),
+    ("twilio_verify", {"GOTRUE_SMS_TWILIO_VERIFY_AUTH_TOKEN": ""}, "missing Twilio auth token"),
+    ("twilio_verify", {"GOTRUE_SMS_TWILIO_VERIFY_MESSAGE_SERVICE_SID": ""},
+     "missing Twilio message service SID or Twilio phone number"),
+    ("messagebird", {"GOTRUE_SMS_MESSAGEBIRD_ACCESS_KEY": ""}, "missing Messagebird access key"),
+    ("messagebird", {"GOTRUE_SMS_MESSAGEBIRD_ORIGINATOR": ""}, "missing Messagebird originator"),
+    ("textlocal", {"GOTRUE_SMS_TEXTLOCAL_API_KEY": ""}, "missing Textlocal API key"),
+    ("textlocal", {"GOTRUE_SMS_TEXTLOCAL_SENDER": ""}, "missing Textlocal sender"),
+    ("vonage", {"GOTRUE_SMS_VONAGE_API_KEY": ""}, "missing Vonage API key"),
+    ("vonage", {"GOTRUE_SMS_VONAGE_API_SECRET": ""}, "missing Vonage API secret"),
+    ("vonage", {"GOTRUE_SMS_VONAGE_FROM": ""}, "missing Vonage 'from' parameter"),
 ])
 def test_incomplete_credentials_leave_no_provider(sms_vendor, tmp_path, caplog, vendor_name, env, problem):
     vendor = sms_vendor(vendor_name)

@@ -6,7 +6,7 @@ import logging
 
 import aiohttp
 
-from . import Sms, outbox, twilio
+from . import Sms, messagebird, outbox, textlocal, twilio, twilio_verify, vonage
 from .wire import Poster
 
 log = logging.getLogger("gotrue_lite.sms")
@@ -14,6 +14,10 @@ log = logging.getLogger("gotrue_lite.sms")
 # GOTRUE_SMS_PROVIDER -> (module with missing(cfg), the sender class, its settings attribute)
 VENDORS = {
     "twilio": (twilio, twilio.Twilio, "twilio"),
+    "twilio_verify": (twilio_verify, twilio_verify.TwilioVerify, "twilio_verify"),
+    "messagebird": (messagebird, messagebird.Messagebird, "messagebird"),
+    "textlocal": (textlocal, textlocal.Textlocal, "textlocal"),
+    "vonage": (vonage, vonage.Vonage, "vonage"),
 }
 
 
