@@ -237,3 +237,65 @@ def test_a_code_signs_in_once_even_when_raced(twilio):
     statuses = sorted(r.status_code for r in concurrently(server, "/verify", [body] * 4))
     assert statuses == [200, 403, 403, 403], statuses
     assert len(rows(server, "SELECT id FROM sessions")) == 1
+
+
+# --- every vendor -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, refusal", [
+    ("twilio", "auth"), ("twilio_verify", "invalid_to"), ("messagebird", "no_balance"), ("textlocal", "auth"),
+    ("vonage", "throttled"),
+])
+def test_each_vendor_signs_up_and_in_and_refuses_with_its_own_words(sms_vendor, make_server, backend, name,
+                                                                     refusal):
+    vendor = sms_vendor(name)
+    server = make_server(backend, **PHONE, **vendor.env(), GOTRUE_SMS_MAX_FREQUENCY="1ms")
+    phone = untested_number()
+    assert post(server, "/signup", {"phone": phone, "password": PASSWORD}).status_code == 200
+    resp = verify(server, phone, vendor.last(phone).code)
+    assert resp.status_code == 200, resp.text
+    resp = post(server, "/otp", {"phone": phone})
+    assert resp.status_code == 200, resp.text
+    assert len(vendor.to(phone)) == 2
+    assert verify(server, phone, vendor.last(phone).code).status_code == 200
+
+    vendor.fail(refusal)
+    other = untested_number()
+    body = assert_error(post(server, "/signup", {"phone": other, "password": PASSWORD}), 422, "sms_send_failed")
+    prefix = "Error sending confirmation OTP to provider: "
+    assert body["msg"].startswith(prefix) and len(body["msg"]) > len(prefix), body
+    assert user_row(server, other) is None
+
+
+# --- twilio_verify: the code is Twilio's, and Twilio checks it ------------------------------------
+
+
+def test_twilio_verify_checks_every_code_at_twilio(sms_vendor, make_server, backend):
+    vendor = sms_vendor("twilio_verify")
+    server = make_server(backend, **PHONE, **vendor.env(), GOTRUE_SMS_MAX_FREQUENCY="1ms",
+                         GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION="true")
+    phone, new = untested_number(), untested_number()
+    assert post(server, "/signup", {"phone": phone, "password": PASSWORD, "channel": "whatsapp"}).status_code == 200
+    sms = vendor.last(phone)
+    assert sms.channel == "whatsapp" and sms.fields["To"] == f"+{phone}"  # no whatsapp: prefix with Verify
+    wrong = "000000" if sms.code != "000000" else "111111"
+    assert_error(verify(server, phone, wrong), 403, "otp_expired", OTP_INVALID)
+    resp = verify(server, phone, sms.code)
+    assert resp.status_code == 200, resp.text
+    assert vendor.checks[-2:] == [(f"+{phone}", wrong, "pending"), (f"+{phone}", sms.code, "approved")]
+    token = resp.json()["access_token"]
+
+    assert put_user(server, token, {"phone": new}).status_code == 200
+    resp = verify(server, new, vendor.last(new).code, "phone_change")
+    assert resp.status_code == 200 and resp.json()["user"]["phone"] == new, resp.text
+    assert vendor.checks[-1] == (f"+{new}", vendor.last(new).code, "approved")
+    token = resp.json()["access_token"]
+
+    resp = httpx.get(server.url + "/reauthenticate", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 200, resp.text
+    nonce = vendor.last(new).code
+    later(25 * 3600)
+    # upstream: a refused nonce with Twilio Verify is 403 otp_expired
+    assert_error(put_user(server, token, {"password": "verify-pass-1", "nonce": wrong}), 403, "otp_expired")
+    assert put_user(server, token, {"password": "verify-pass-1", "nonce": nonce}).status_code == 200
+    assert vendor.checks[-1] == (f"+{new}", nonce, "approved")
