@@ -998,12 +998,14 @@ def test_browser_preflight_allows_what_the_js_clients_send(node, make_server):
 
 
 def phone_run(node, make_server, backend, script: str, scenario: str, count: int) -> tuple[Run, list[str], object]:
-    """A phone-enabled server whose first `count` fresh numbers have test OTPs, and the scenario's run."""
-    from phone_e2e import CODE as PHONE_CODE, PHONE_ENV, fresh_number
+    """A phone-enabled server without SMS provider (texts land in its dev outbox, where the script
+    reads the codes), `count` fresh numbers, and the scenario's run."""
+    from phone_e2e import untested_number
 
-    server = make_server(backend, **PHONE_ENV, GOTRUE_SMS_MAX_FREQUENCY="1ms")
-    numbers = [fresh_number() for _ in range(count)]
-    return run_js(node, script, scenario, server, GL_PHONES=",".join(numbers), GL_PHONE_CODE=PHONE_CODE), numbers, server
+    server = make_server(backend, GOTRUE_EXTERNAL_PHONE_ENABLED="true", GOTRUE_MAILER_AUTOCONFIRM="false",
+                         GOTRUE_SMS_MAX_FREQUENCY="1ms")
+    numbers = [untested_number() for _ in range(count)]
+    return run_js(node, script, scenario, server, GL_PHONES=",".join(numbers)), numbers, server
 
 
 def test_auth_js_phone_flows(node, make_server, backend):
@@ -1012,6 +1014,8 @@ def test_auth_js_phone_flows(node, make_server, backend):
     pending = run.ok("signUp_phone")
     assert pending["session"] is None and pending["user"]["phone"] == p1
     assert pending["user"]["user_metadata"] == {"name": "Pat"} and "phone_confirmed_at" not in pending["user"]
+    sms = run.ok("sms_signup")
+    assert sms["kind"] == "sms" and sms["to"] == p1 and CODE.match(sms["code"]) and sms["total"] == 1
     run.error("signIn_phone_unconfirmed", 400, "phone_not_confirmed")
     run.error("verifyOtp_sms_wrong", 403, "otp_expired")
     confirmed = run.ok("verifyOtp_sms")
@@ -1021,18 +1025,24 @@ def test_auth_js_phone_flows(node, make_server, backend):
     assert amr_methods(assert_session(run.ok("signInWithPassword_phone")["session"])) == ["password"]
 
     assert run.ok("signInWithOtp_phone_new") == {"user": None, "session": None}
+    assert run.ok("sms_otp_new")["to"] == p2
     created = run.ok("verifyOtp_phone_new")
     assert_session(created["session"])
     assert created["user"]["phone"] == p2 and created["user"]["user_metadata"] == {"source": "otp"}
-    # auth-js hands the message id on (the test OTP's)
-    assert run.ok("signInWithOtp_phone") == {"user": None, "session": None, "messageId": "test-otp"}
+    # auth-js hands the message id on: here the outbox entry's
+    sms = run.ok("sms_otp")
+    assert sms["total"] == 2
+    assert run.ok("signInWithOtp_phone") == {"user": None, "session": None, "messageId": sms["id"]}
     assert_session(run.ok("verifyOtp_phone")["session"])
     run.error("signInWithOtp_phone_no_create", 422, "otp_disabled")
     run.error("signInWithOtp_whatsapp", 400, "validation_failed")
 
     changing = run.ok("updateUser_phone")["user"]
     assert changing["phone"] == p1 and changing["new_phone"] == p3
-    assert run.ok("resend_phone_change") == {"user": None, "session": None, "messageId": "test-otp"}
+    assert run.ok("sms_phone_change")["to"] == p3
+    resent = run.ok("sms_phone_change_resent")
+    assert resent["total"] == 2
+    assert run.ok("resend_phone_change") == {"user": None, "session": None, "messageId": resent["id"]}
     moved = run.ok("verifyOtp_phone_change")
     assert assert_session(moved["session"])["phone"] == p3
     assert run.ok("getUser_after_phone_change")["user"]["phone"] == p3
@@ -1040,5 +1050,7 @@ def test_auth_js_phone_flows(node, make_server, backend):
 
     assert run.ok("reauthenticate_phone") == {"user": None, "session": None}
     assert run.requests("reauthenticate_phone") == [("GET", "/reauthenticate", 200)]
+    assert run.ok("sms_reauthentication")["total"] == 3  # change, resend, nonce
+    # the session is fresh: upstream asks for no nonce yet, and takes this one (PH tests the check)
     run.ok("updateUser_password_with_nonce")
     assert_session(run.ok("signIn_after_nonce")["session"])

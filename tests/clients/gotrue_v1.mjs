@@ -8,7 +8,7 @@
 import { GoTrueApi } from '@supabase/gotrue-js';
 
 import {
-  ANON_KEY, PASSWORD, PHONES, PHONE_CODE, SERVICE_ROLE_KEY, SITE_URL, done, email, fail, latestMail, recordingFetch,
+  ANON_KEY, PASSWORD, PHONES, SERVICE_ROLE_KEY, SITE_URL, done, email, fail, latestMail, latestSms, recordingFetch,
   scenario, step, serverUrl,
 } from './lib.mjs';
 
@@ -94,15 +94,20 @@ async function main() {
 async function phone() {
   const anon = api(ANON_KEY, 'anon');
   const [P1, P2] = PHONES;
+  let sms;
+  const text = async (name, number) => step(name, async () => (sms = await latestSms(number)));
   await step('signUpWithPhone', () => anon.signUpWithPhone(`+${P1}`, PASSWORD, { data: { name: 'Pat' } }));
+  await text('sms_signup', P1);
   await step('signInWithPhone_unconfirmed', () => anon.signInWithPhone(P1, PASSWORD));
-  await step('verifyMobileOTP_wrong', () => anon.verifyMobileOTP(P1, '000000'));
-  await step('verifyMobileOTP', async () => withClaims(await anon.verifyMobileOTP(`+${P1}`, PHONE_CODE)));
+  await step('verifyMobileOTP_wrong', () => anon.verifyMobileOTP(P1, sms.code === '000000' ? '111111' : '000000'));
+  await step('verifyMobileOTP', async () => withClaims(await anon.verifyMobileOTP(`+${P1}`, sms.code)));
   await step('signInWithPhone', async () => withClaims(await anon.signInWithPhone(P1, PASSWORD)));
   await step('sendMobileOTP', () => anon.sendMobileOTP(P1));
-  await step('verifyMobileOTP_signin', async () => withClaims(await anon.verifyMobileOTP(P1, PHONE_CODE)));
+  await text('sms_signin', P1);
+  await step('verifyMobileOTP_signin', async () => withClaims(await anon.verifyMobileOTP(P1, sms.code)));
   await step('sendMobileOTP_new', () => anon.sendMobileOTP(P2));
-  await step('verifyOTP_new', async () => withClaims(await anon.verifyOTP({ phone: P2, token: PHONE_CODE, type: 'sms' })));
+  await text('sms_new', P2);
+  await step('verifyOTP_new', async () => withClaims(await anon.verifyOTP({ phone: P2, token: sms.code, type: 'sms' })));
   await step('sendMobileOTP_no_create', () => anon.sendMobileOTP('15550000000', { shouldCreateUser: false }));
   await step('signUpWithPhone_bad_number', () => anon.signUpWithPhone('+1 (555) 0100', PASSWORD));
 }

@@ -4,7 +4,7 @@
 // Invocation: node <script> <scenario> <server-url>
 // Environment: GL_ANON_KEY, GL_SERVICE_ROLE_KEY (HS256 API keys minted by pytest),
 //              GL_TAG (makes the e-mail addresses of one run unique),
-//              GL_PHONES, GL_PHONE_CODE (phone scenarios: numbers that have a GOTRUE_SMS_TEST_OTP, and its code).
+//              GL_PHONES (phone scenarios: fresh numbers, digits only; their texts land in the dev outbox).
 //
 // Output: one JSON object per line on stdout, one per step:
 //   {"step": name, "ok": bool, "data": …, "error": {name, status, code, message} | null,
@@ -27,9 +27,8 @@ export const SITE_URL = 'http://localhost:3000';
 /** A fresh address for this run: `${name}-${tag}@example.com`. */
 export const email = (name) => `${name}-${TAG}@example.com`;
 
-/** Phone numbers pytest configured test OTPs for (digits only), and their code. */
+/** Fresh phone numbers for this run (digits only). */
 export const PHONES = (process.env.GL_PHONES ?? '').split(',').filter(Boolean);
-export const PHONE_CODE = process.env.GL_PHONE_CODE ?? '';
 
 // --- what happened during a step -----------------------------------------------------------
 
@@ -215,6 +214,18 @@ export async function latestMail(to, { kind, count } = {}) {
     redirect_to: params.get('redirect_to'),
     code,
   };
+}
+
+/** The newest text to `phone` in the server's dev outbox (no SMS provider, loopback): its id,
+ * code and how many texts that number got. */
+export async function latestSms(phone) {
+  const res = await fetch(`${serverUrl}/_dev/mail?phone=${encodeURIComponent(phone)}`);
+  if (!res.ok) throw new Error(`GET /_dev/mail answered ${res.status}: ${await res.text()}`);
+  const { messages } = await res.json();
+  if (!messages.length) throw new Error(`no text to ${phone} in the dev outbox`);
+  const [message] = messages;
+  return { id: message.id, to: message.to, kind: message.kind, text: message.text, code: message.code,
+           total: messages.length };
 }
 
 /** Open a mailed /verify link like a browser would, but stop at the redirect. */
