@@ -1008,8 +1008,9 @@ def phone_run(node, make_server, backend, script: str, scenario: str, count: int
     return run_js(node, script, scenario, server, GL_PHONES=",".join(numbers)), numbers, server
 
 
-def test_auth_js_phone_flows(node, make_server, backend):
-    run, (p1, p2, p3, p4), server = phone_run(node, make_server, backend, "auth_js.mjs", "phone", 4)
+def assert_phone_flows(run: Run, numbers: list[str]) -> None:
+    """The steps of lib.mjs phoneFlows as the user sees them."""
+    p1, p2, p3, _p4 = numbers
 
     pending = run.ok("signUp_phone")
     assert pending["session"] is None and pending["user"]["phone"] == p1
@@ -1049,8 +1050,20 @@ def test_auth_js_phone_flows(node, make_server, backend):
     assert run.ok("resend_sms_confirmed") == {"user": None, "session": None}
 
     assert run.ok("reauthenticate_phone") == {"user": None, "session": None}
-    assert run.requests("reauthenticate_phone") == [("GET", "/reauthenticate", 200)]
+    [(method, path, status)] = run.requests("reauthenticate_phone")
+    assert (method, path.removeprefix("/auth/v1"), status) == ("GET", "/reauthenticate", 200)
     assert run.ok("sms_reauthentication")["total"] == 3  # change, resend, nonce
     # the session is fresh: upstream asks for no nonce yet, and takes this one (PH tests the check)
     run.ok("updateUser_password_with_nonce")
     assert_session(run.ok("signIn_after_nonce")["session"])
+
+
+def test_auth_js_phone_flows(node, make_server, backend):
+    run, numbers, _server = phone_run(node, make_server, backend, "auth_js.mjs", "phone", 4)
+    assert_phone_flows(run, numbers)
+
+
+def test_supabase_js_phone_flows(node, make_server, backend):
+    run, numbers, server = phone_run(node, make_server, backend, "supabase_js.mjs", "phone", 4)
+    assert_gateway_requests(run, server)
+    assert_phone_flows(run, numbers)
