@@ -457,3 +457,14 @@ def test_phone_provider_disabled_answers(make_server, backend):
                  "Phone logins are disabled")
     assert_error(post(server, "/token?grant_type=password", {"phone": "15550100100", "password": PASSWORD}), 422,
                  "phone_provider_disabled", "Phone logins are disabled")
+
+
+@pytest.mark.parametrize("vtype", ["sms", "phone_change", "nonsense"])
+def test_get_verify_with_a_non_email_type_redirects_upstreams_error(phone_server, vtype):
+    import httpx
+
+    resp = httpx.get(phone_server.url + "/verify", params={"type": vtype, "token": "abc"}, follow_redirects=False)
+    assert resp.status_code == 303, resp.text
+    location = resp.headers["location"]
+    assert location.startswith("http://localhost:3000#"), location
+    assert "error_code=validation_failed" in location and "error_description=Invalid+email+verification+type" in location

@@ -140,7 +140,7 @@ async def _verify_link(request: web.Request, vtype: str, token: str, requested: 
     pkce_flow = token.startswith("pkce_")
     try:
         if vtype not in EMAIL_TYPES:
-            raise validation("Unsupported verification type")
+            raise validation("Invalid email verification type")  # upstream verifyTokenHash
         outcome = await verification.verify(ctx_of(request), client(request), vtype=vtype, token_hash=token,
                                             issue_code=True)
     except APIError as exc:
