@@ -25,8 +25,8 @@ import json
 import re
 import secrets
 import threading
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, NamedTuple
 
 import pytest
 from aiohttp import web
@@ -62,6 +62,13 @@ class Delivered:
         return found[0]
 
 
+class Request(NamedTuple):
+    path: str
+    headers: dict[str, str]
+    form: dict[str, str]
+    raw: bytes  # the body exactly as sent
+
+
 class FakeVendor:
     """The common part: the thread and loop, recording, failure switches."""
 
@@ -71,7 +78,7 @@ class FakeVendor:
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix  # mounts the vendor's paths below this (a gateway's path)
         self.messages: list[Delivered] = []
-        self.requests: list[tuple[str, dict[str, str], dict[str, str]]] = []  # (path, headers, form)
+        self.requests: list[Request] = []  # every request, accepted or not
         self._failure: str | None = None
         self._failures_left: int | None = None
         self._stall = 0.0
@@ -146,8 +153,9 @@ class FakeVendor:
         async def handle(request: web.Request) -> web.StreamResponse:
             if self._stall:
                 await asyncio.sleep(self._stall)
+            raw = await request.read()
             form = {k: v for k, v in (await request.post()).items()}
-            self.requests.append((request.path, dict(request.headers), form))
+            self.requests.append(Request(request.path, dict(request.headers), form, raw))
             failure = self._failure
             if failure is not None and self._failures_left is not None:
                 self._failures_left -= 1

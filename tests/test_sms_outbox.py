@@ -87,7 +87,7 @@ def test_outbox_page_shows_sms_and_codes_first_in_the_browser(make_server, tmp_p
 
     only = get(server, "/_dev/mail/", params={"phone": "447700900123"}).text
     assert "Your code is 246810" in only and email not in only
-    shot = tmp_path / "outbox.png"
+    shot = tmp_path / "outbox.png"  # painted, not only parsed
     chromium(tmp_path, f"{server.url}/_dev/mail/", f"--screenshot={shot}", "--window-size=1000,800")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -17,7 +17,7 @@ from gotrue_lite.config import load_settings
 from gotrue_lite.outbound import new_client
 from gotrue_lite.sms import SmsError
 from gotrue_lite.sms.factory import build
-from sms_vendors import FakeVendor, sms_vendor  # noqa: F401
+from sms_vendors import FakeVendor, running, sms_vendor  # noqa: F401
 
 PHONE = "15551234567"
 
@@ -44,9 +44,8 @@ def refused(tmp_path, env: dict, **kwargs) -> str:
 
 
 def raw_body(vendor: FakeVendor) -> list[tuple[str, str]]:
-    """The form of the last request as posted, in order."""
-    path, headers, form = vendor.requests[-1]
-    return list(form.items())
+    """The form of the last request, in the order it was posted."""
+    return parse_qsl(vendor.requests[-1].raw.decode("ascii"), keep_blank_values=True, strict_parsing=True)
 
 
 def basic(user: str, password: str) -> str:
@@ -61,7 +60,7 @@ def test_twilio_sms_goes_to_the_messages_api_with_basic_auth_and_upstreams_field
     sid = send(tmp_path, vendor.env(), message="Your code is 123456")
     (message,) = vendor.messages
     assert sid == message.id and sid.startswith("SM")
-    path, headers, form = vendor.requests[-1]
+    path, headers, form, raw = vendor.requests[-1]
     assert path == f"/2010-04-01/Accounts/{vendor.account_sid}/Messages.json"
     assert headers["Authorization"] == basic(vendor.account_sid, vendor.auth_token)
     assert headers["Content-Type"] == "application/x-www-form-urlencoded"
@@ -135,10 +134,13 @@ def test_twilio_refuses_an_unknown_channel_without_calling_twilio(sms_vendor, tm
 
 
 def test_form_encoding_is_gos(sms_vendor, tmp_path):
+    # url.Values.Encode: keys sorted, space as '+', everything but [A-Za-z0-9-_.~] escaped.
     vendor = sms_vendor("twilio")
-    send(tmp_path, vendor.env(), message="Code: 123456 & more = ü")
-    path, headers, form = vendor.requests[-1]
-    assert form["Body"] == "Code: 123456 & more = ü"
+    send(tmp_path, vendor.env(), message="Code: 123456 & more = ü~")
+    path, headers, form, raw = vendor.requests[-1]
+    assert raw == (b"Body=Code%3A+123456+%26+more+%3D+%C3%BC~&Channel=sms&From=" + vendor.sender.encode()
+                   + b"&To=%2B" + PHONE.encode())
+    assert form["Body"] == "Code: 123456 & more = ü~"
 
 
 # --- twilio_verify ------------------------------------------------------------------------------
@@ -155,15 +157,15 @@ def test_twilio_verify_starts_a_verification_and_twilio_checks_the_code(sms_vend
     sid = send(tmp_path, vendor.env(), message="Your code is 111111", otp="111111", channel=channel)
     (message,) = vendor.messages
     assert sid == message.id and sid.startswith("VE") and message.channel == channel
-    path, headers, form = vendor.requests[-1]
+    path, headers, form, raw = vendor.requests[-1]
     assert path == f"/v2/Services/{vendor.service_sid}/Verifications"
     assert headers["Authorization"] == basic(vendor.account_sid, vendor.auth_token)
     assert raw_body(vendor) == [("Channel", channel), ("To", "+" + PHONE)]  # no whatsapp: prefix
-    assert message.code != "111111" or message.text != "Your code is 111111"
+    assert message.text == f"Your verification code is: {message.code}"
 
     assert verify(tmp_path, vendor.env(), "000000" if message.code != "000000" else "999999") is False
     assert verify(tmp_path, vendor.env(), message.code) is True
-    path, headers, form = vendor.requests[-1]
+    path, headers, form, raw = vendor.requests[-1]
     assert path == f"/v2/Services/{vendor.service_sid}/VerificationCheck"
     assert headers["Authorization"] == basic(vendor.account_sid, vendor.auth_token)
     assert raw_body(vendor) == [("Code", message.code), ("To", "+" + PHONE)]
@@ -230,7 +232,7 @@ def test_messagebird_sends_with_its_access_key_and_upstreams_fields(sms_vendor, 
     message_id = send(tmp_path, vendor.env(), message="Your code is 123456 ✓")
     (message,) = vendor.messages
     assert message_id == message.id and len(message_id) == 32
-    path, headers, form = vendor.requests[-1]
+    path, headers, form, raw = vendor.requests[-1]
     assert path == "/messages" and headers["Authorization"] == f"AccessKey {vendor.access_key}"
     assert raw_body(vendor) == [("body", "Your code is 123456 ✓"), ("datacoding", "unicode"),
                                 ("originator", "Acme"), ("recipients", PHONE), ("type", "sms")]
@@ -267,7 +269,7 @@ def test_textlocal_sends_the_key_in_the_form_and_returns_no_id(sms_vendor, tmp_p
     vendor = sms_vendor("textlocal")
     assert send(tmp_path, vendor.env(), phone="919876543210") == ""  # upstream reads no id on success
     (message,) = vendor.messages
-    path, headers, form = vendor.requests[-1]
+    path, headers, form, raw = vendor.requests[-1]
     assert path == "/send" and "Authorization" not in headers
     assert raw_body(vendor) == [("apikey", vendor.api_key), ("message", "Your code is 123456"),
                                 ("numbers", "919876543210"), ("sender", "ACMEIN")]
@@ -302,7 +304,7 @@ def test_vonage_sends_key_and_secret_in_the_form(sms_vendor, tmp_path):
     message_id = send(tmp_path, vendor.env())
     (message,) = vendor.messages
     assert message_id == message.id and len(message_id) == 16
-    path, headers, form = vendor.requests[-1]
+    path, headers, form, raw = vendor.requests[-1]
     assert path == "/sms/json" and "Authorization" not in headers
     assert raw_body(vendor) == [("api_key", vendor.api_key), ("api_secret", vendor.api_secret), ("from", "Acme"),
                                 ("text", "Your code is 123456"), ("to", PHONE)]
@@ -416,9 +418,28 @@ def test_a_stalling_vendor_gives_an_sms_error_after_the_timeout_not_a_hang(sms_v
     assert message.startswith(f'Post "{url}": context deadline exceeded')
 
 
-def test_an_unreachable_vendor_gives_an_sms_error(sms_vendor, tmp_path):
-    vendor = sms_vendor("twilio")
-    env = vendor.env()
-    vendor.stop()
-    message = refused(tmp_path, env)
+def test_an_unreachable_vendor_gives_an_sms_error(tmp_path):
+    with running("twilio") as vendor:
+        env = vendor.env()
+    message = refused(tmp_path, env)  # nobody listens there any more
     assert message.startswith(f'Post "{vendor.url}/2010-04-01/Accounts/') and "Cannot connect" in message
+
+
+@pytest.mark.parametrize("env, name", [
+    ({"GOTRUE_INTERNAL_HTTP_TIMEOUT": "10"}, "GOTRUE_INTERNAL_HTTP_TIMEOUT"),  # Go wants a unit
+    ({"GOTRUE_LITE_SMS_API_URL": "127.0.0.1:8025"}, "GOTRUE_LITE_SMS_API_URL"),
+    ({"GOTRUE_LITE_SMS_API_URL": "ftp://gateway.test"}, "GOTRUE_LITE_SMS_API_URL"),
+])
+def test_bad_timeout_or_base_url_stops_the_start(tmp_path, env, name):
+    from gotrue_lite.config import ConfigError
+
+    with pytest.raises(ConfigError, match=name):
+        settings_for(tmp_path, **env)
+
+
+def test_secrets_of_the_vendors_stay_out_of_the_settings_repr(tmp_path):
+    env = {"GOTRUE_SMS_TWILIO_AUTH_TOKEN": "tw-secret-1", "GOTRUE_SMS_TWILIO_VERIFY_AUTH_TOKEN": "tv-secret-2",
+           "GOTRUE_SMS_MESSAGEBIRD_ACCESS_KEY": "mb-secret-3", "GOTRUE_SMS_TEXTLOCAL_API_KEY": "tl-secret-4",
+           "GOTRUE_SMS_VONAGE_API_SECRET": "vo-secret-5"}
+    text = repr(settings_for(tmp_path, **env))
+    assert not [value for value in env.values() if value in text]

@@ -9,6 +9,7 @@ import uuid
 from collections import deque
 
 from .. import clock
+from ..sms import normalise_phone
 from ..store import dev_mail
 from .links import extract_links
 from .message import Message
@@ -117,8 +118,3 @@ class DevMailbox:
             "links": extract_links(row["html_body"], row["text_body"]),
             "code": row["code"] or None,
         } for row in rows]
-
-
-def normalise_phone(phone: str) -> str:
-    # As upstream stores numbers: one leading '+' and every space dropped.
-    return phone.strip().removeprefix("+").replace(" ", "")

@@ -10,6 +10,12 @@ from __future__ import annotations
 from typing import Protocol
 
 
+def normalise_phone(phone: str) -> str:
+    """A number as upstream stores, compares and sends it (phone.go formatPhoneNumber): one
+    leading '+' and every space dropped, nothing else; validating it is the caller's business."""
+    return phone.removeprefix("+").replace(" ", "")
+
+
 class SmsError(Exception):
     """The vendor refused or could not be reached; str() is the text the client is shown."""
 

@@ -11,13 +11,13 @@ from .wire import Poster
 
 log = logging.getLogger("gotrue_lite.sms")
 
-# GOTRUE_SMS_PROVIDER -> (module with missing(cfg), the sender class, its settings attribute)
+# GOTRUE_SMS_PROVIDER -> its module (missing(cfg) and the sender class); settings.sms.<name>
 VENDORS = {
-    "twilio": (twilio, twilio.Twilio, "twilio"),
-    "twilio_verify": (twilio_verify, twilio_verify.TwilioVerify, "twilio_verify"),
-    "messagebird": (messagebird, messagebird.Messagebird, "messagebird"),
-    "textlocal": (textlocal, textlocal.Textlocal, "textlocal"),
-    "vonage": (vonage, vonage.Vonage, "vonage"),
+    "twilio": (twilio, twilio.Twilio),
+    "twilio_verify": (twilio_verify, twilio_verify.TwilioVerify),
+    "messagebird": (messagebird, messagebird.Messagebird),
+    "textlocal": (textlocal, textlocal.Textlocal),
+    "vonage": (vonage, vonage.Vonage),
 }
 
 
@@ -34,8 +34,8 @@ def build(settings, http: aiohttp.ClientSession, mailbox=None) -> Sms:
     vendor = VENDORS.get(provider)
     if vendor is None:
         return _unusable(f"sms Provider {provider} could not be found")
-    module, sender_class, attribute = vendor
-    cfg = getattr(settings.sms, attribute)
+    module, sender_class = vendor
+    cfg = getattr(settings.sms, provider)
     problem = module.missing(cfg)
     if problem:
         return _unusable(problem)

@@ -27,7 +27,8 @@ class Answer:
         if not text:
             raise SmsError("EOF")
         try:
-            return json.loads(text)
+            # Go's Decoder reads the first value and leaves whatever follows it.
+            return json.JSONDecoder().raw_decode(text)[0]
         except json.JSONDecodeError as exc:
             if exc.pos >= len(text):
                 raise SmsError("unexpected EOF") from None
