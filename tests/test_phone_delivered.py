@@ -299,3 +299,20 @@ def test_twilio_verify_checks_every_code_at_twilio(sms_vendor, make_server, back
     assert_error(put_user(server, token, {"password": "verify-pass-1", "nonce": wrong}), 403, "otp_expired")
     assert put_user(server, token, {"password": "verify-pass-1", "nonce": nonce}).status_code == 200
     assert vendor.checks[-1] == (f"+{new}", nonce, "approved")
+
+
+def test_otp_with_autoconfirm_confirms_an_unconfirmed_number_then_texts_the_code(twilio):
+    server, vendor = twilio(GOTRUE_SMS_AUTOCONFIRM="true")
+    phone = untested_number()
+    assert post(server, "/signup", {"phone": phone, "password": PASSWORD}).status_code == 200
+    from helpers import sql
+
+    sql(server, "UPDATE users SET phone_confirmed_at = NULL WHERE phone = $1", phone)  # from before autoconfirm
+    # /signup keeps refusing it (gotrue-lite does not confirm it on a stranger's word) ...
+    assert_error(post(server, "/signup", {"phone": phone, "password": "other-pass-1"}), 422, "user_already_exists")
+    assert user_row(server, phone)["phone_confirmed_at"] is None
+    # ... /otp confirms it and texts a code, which must still be verified
+    resp = post(server, "/otp", {"phone": phone})
+    assert resp.status_code == 200 and resp.json() == {"message_id": vendor.last(phone).id}, resp.text
+    assert verify(server, phone, vendor.last(phone).code).status_code == 200
+    assert post(server, "/token?grant_type=password", {"phone": phone, "password": PASSWORD}).status_code == 200

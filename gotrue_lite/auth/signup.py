@@ -136,7 +136,10 @@ async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, passw
 
     if existing is not None:
         confirmed = existing.email_confirmed_at if provider == "email" else existing.phone_confirmed_at
-        if confirmed is not None or autoconfirm:
+        # With autoconfirm on, a sign-up for an unconfirmed account is refused rather than
+        # confirmed on a stranger's word; inside POST /otp (no session) the code texted next
+        # still has to be verified, so there it confirms, as upstream's Signup does.
+        if confirmed is not None or (autoconfirm and with_session):
             async with ctx.db.transaction() as tx:
                 await audit.record(ctx, tx, existing, "user_repeated_signup", {"provider": provider})
             if settings.mailer.autoconfirm or settings.sms.autoconfirm:
