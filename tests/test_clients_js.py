@@ -161,11 +161,12 @@ class Run:
         return f"requests: {self.requests(line['step'])}\nstderr: {self.stderr[-1500:]}"
 
 
-def run_js(node: str, script: str, scenario: str, server, env: dict[str, str] | None = None) -> Run:
+def run_js(node: str, script: str, scenario: str, server, env: dict[str, str] | None = None,
+           **extra_env: str) -> Run:
     # Starts with a letter: an all-digit tag in an address would read as the mailed code.
     tag = "t" + uuid.uuid4().hex[:10]
     env = {**os.environ, "GL_ANON_KEY": server.anon_key, "GL_SERVICE_ROLE_KEY": server.service_role_key,
-           "GL_TAG": tag, **(env or {})}
+           "GL_TAG": tag, **(env or {}), **extra_env}
     proc = subprocess.run([node, str(CLIENTS / script), scenario, server.url], cwd=CLIENTS, env=env,
                           capture_output=True, text=True, timeout=SCRIPT_TIMEOUT)
     steps: dict[str, dict[str, Any]] = {}
@@ -992,3 +993,78 @@ def test_browser_preflight_allows_what_the_js_clients_send(node, make_server):
     exposed = {h.strip().lower() for h in resp.headers["access-control-expose-headers"].split(",")}
     # auth-js reads the error code only when it can see the version header; listUsers reads these.
     assert {"x-supabase-api-version", "x-total-count", "link"} <= exposed
+
+
+# --- phone ------------------------------------------------------------------------------------------
+
+
+def phone_run(node, make_server, backend, script: str, scenario: str, count: int) -> tuple[Run, list[str], object]:
+    """A phone-enabled server without SMS provider (texts land in its dev outbox, where the script
+    reads the codes), `count` fresh numbers, and the scenario's run."""
+    from phone_e2e import untested_number
+
+    server = make_server(backend, GOTRUE_EXTERNAL_PHONE_ENABLED="true", GOTRUE_MAILER_AUTOCONFIRM="false",
+                         GOTRUE_SMS_MAX_FREQUENCY="1ms")
+    numbers = [untested_number() for _ in range(count)]
+    return run_js(node, script, scenario, server, GL_PHONES=",".join(numbers)), numbers, server
+
+
+def assert_phone_flows(run: Run, numbers: list[str]) -> None:
+    """The steps of lib.mjs phoneFlows as the user sees them."""
+    p1, p2, p3, _p4 = numbers
+
+    pending = run.ok("signUp_phone")
+    assert pending["session"] is None and pending["user"]["phone"] == p1
+    assert pending["user"]["user_metadata"] == {"name": "Pat"} and "phone_confirmed_at" not in pending["user"]
+    sms = run.ok("sms_signup")
+    assert sms["kind"] == "sms" and sms["to"] == p1 and CODE.match(sms["code"]) and sms["total"] == 1
+    run.error("signIn_phone_unconfirmed", 400, "phone_not_confirmed")
+    run.error("verifyOtp_sms_wrong", 403, "otp_expired")
+    confirmed = run.ok("verifyOtp_sms")
+    claims = assert_session(confirmed["session"])
+    assert claims["phone"] == p1 and amr_methods(claims) == ["otp"] and confirmed["user"]["phone_confirmed_at"]
+    assert run.events("verifyOtp_sms") == ["SIGNED_IN"]
+    assert amr_methods(assert_session(run.ok("signInWithPassword_phone")["session"])) == ["password"]
+
+    assert run.ok("signInWithOtp_phone_new") == {"user": None, "session": None}
+    assert run.ok("sms_otp_new")["to"] == p2
+    created = run.ok("verifyOtp_phone_new")
+    assert_session(created["session"])
+    assert created["user"]["phone"] == p2 and created["user"]["user_metadata"] == {"source": "otp"}
+    # auth-js hands the message id on: here the outbox entry's
+    sms = run.ok("sms_otp")
+    assert sms["total"] == 2
+    assert run.ok("signInWithOtp_phone") == {"user": None, "session": None, "messageId": sms["id"]}
+    assert_session(run.ok("verifyOtp_phone")["session"])
+    run.error("signInWithOtp_phone_no_create", 422, "otp_disabled")
+    run.error("signInWithOtp_whatsapp", 400, "validation_failed")
+
+    changing = run.ok("updateUser_phone")["user"]
+    assert changing["phone"] == p1 and changing["new_phone"] == p3
+    assert run.ok("sms_phone_change")["to"] == p3
+    resent = run.ok("sms_phone_change_resent")
+    assert resent["total"] == 2
+    assert run.ok("resend_phone_change") == {"user": None, "session": None, "messageId": resent["id"]}
+    moved = run.ok("verifyOtp_phone_change")
+    assert assert_session(moved["session"])["phone"] == p3
+    assert run.ok("getUser_after_phone_change")["user"]["phone"] == p3
+    assert run.ok("resend_sms_confirmed") == {"user": None, "session": None}
+
+    assert run.ok("reauthenticate_phone") == {"user": None, "session": None}
+    [(method, path, status)] = run.requests("reauthenticate_phone")
+    assert (method, path.removeprefix("/auth/v1"), status) == ("GET", "/reauthenticate", 200)
+    assert run.ok("sms_reauthentication")["total"] == 3  # change, resend, nonce
+    # the session is fresh: upstream asks for no nonce yet, and takes this one (PH tests the check)
+    run.ok("updateUser_password_with_nonce")
+    assert_session(run.ok("signIn_after_nonce")["session"])
+
+
+def test_auth_js_phone_flows(node, make_server, backend):
+    run, numbers, _server = phone_run(node, make_server, backend, "auth_js.mjs", "phone", 4)
+    assert_phone_flows(run, numbers)
+
+
+def test_supabase_js_phone_flows(node, make_server, backend):
+    run, numbers, server = phone_run(node, make_server, backend, "supabase_js.mjs", "phone", 4)
+    assert_gateway_requests(run, server)
+    assert_phone_flows(run, numbers)

@@ -274,3 +274,24 @@ def test_supabase_gotrue_js_v1_api(node, make_server, backend):
     assert calls(run, "deleteUser") == [("DELETE", f"/admin/users/{invited['id']}", 200)]
     v1_error(run, "getUserById_deleted", 404, "User not found")
     v1_error(run, "deleteUser_unknown", 404, "User not found")
+
+
+def test_gotrue_v1_api_phone_methods(node, make_server, backend):
+    from test_clients_js import phone_run
+
+    run, (p1, p2), _server = phone_run(node, make_server, backend, "gotrue_v1.mjs", "phone", 2)
+    pending = run.ok("signUpWithPhone")
+    assert pending["phone"] == p1 and "access_token" not in pending and pending["user_metadata"] == {"name": "Pat"}
+    assert CODE.match(run.ok("sms_signup")["code"])
+    v1_error(run, "signInWithPhone_unconfirmed", 400, "Phone not confirmed")
+    v1_error(run, "verifyMobileOTP_wrong", 403, "Token has expired or is invalid")
+    assert amr(assert_v1_session(run.ok("verifyMobileOTP"), "")) == ["otp"]
+    assert run.ok("verifyMobileOTP")["user"]["phone"] == p1
+    assert amr(assert_v1_session(run.ok("signInWithPhone"), "")) == ["password"]
+    assert run.ok("sendMobileOTP") == {"message_id": run.ok("sms_signin")["id"]}
+    assert amr(assert_v1_session(run.ok("verifyMobileOTP_signin"), "")) == ["otp"]
+    assert run.ok("sendMobileOTP_new") == {}
+    assert run.ok("sms_new")["to"] == p2
+    assert run.ok("verifyOTP_new")["user"]["phone"] == p2
+    v1_error(run, "sendMobileOTP_no_create", 422, "Signups not allowed for otp")
+    v1_error(run, "signUpWithPhone_bad_number", 400, "Invalid phone number format (E.164 required)")

@@ -1,4 +1,4 @@
-"""POST /otp, /magiclink, /recover, /resend and /invite: the calls that send mail."""
+"""POST /otp, /magiclink, /recover, /resend and /invite: the calls that send mail or SMS."""
 
 from __future__ import annotations
 
@@ -19,10 +19,9 @@ async def post_otp(request: web.Request) -> web.Response:
     email, phone, channel = body.text("email"), body.text("phone"), body.text("channel")
     passwordless.check_otp_params(email=email, phone=phone, channel=channel)
     if phone:
-        ctx = ctx_of(request)
-        if not ctx.settings.external.phone.enabled:
-            raise APIError(400, "phone_provider_disabled", "Unsupported phone provider")
-        raise APIError(422, "sms_send_failed", "Error sending OTP to provider: no SMS provider is configured")
+        return web.json_response(await passwordless.sms_otp(
+            ctx_of(request), client(request), phone=phone, create=body.boolean("create_user", True),
+            data=body.obj("data") or {}, channel=channel, challenge=_challenge(body)))
     if not email:
         # Upstream's shouldCreateUser looks nobody up without an address, so even
         # create_user:false ends here.
@@ -52,9 +51,10 @@ async def post_recover(request: web.Request) -> web.Response:
 
 async def post_resend(request: web.Request) -> web.Response:
     body = await json_body(request)
-    await recovery.resend(ctx_of(request), client(request), kind=body.text("type"), email=body.text("email"),
-                          phone=body.text("phone"), challenge=_challenge(body), redirect_to=redirect_target(request))
-    return web.json_response({})
+    result = await recovery.resend(ctx_of(request), client(request), kind=body.text("type"), email=body.text("email"),
+                                   phone=body.text("phone"), challenge=_challenge(body),
+                                   redirect_to=redirect_target(request))
+    return web.json_response(result)
 
 
 async def post_invite(request: web.Request) -> web.Response:

@@ -24,6 +24,7 @@ async def put_user(request: web.Request) -> web.Response:
     params = {
         "email": body.opt_text("email"),
         "phone": body.opt_text("phone"),
+        "channel": body.text("channel"),
         "password": body.opt_text("password"),
         "current_password": body.opt_text("current_password"),
         "nonce": body.opt_text("nonce"),
@@ -40,5 +41,4 @@ async def put_user(request: web.Request) -> web.Response:
 
 async def get_reauthenticate(request: web.Request) -> web.Response:
     user, _session, claims = await authenticate(request)
-    await recovery.reauthenticate(ctx_of(request), client(request, claims), user)
-    return web.json_response({})
+    return web.json_response(await recovery.reauthenticate(ctx_of(request), client(request, claims), user))

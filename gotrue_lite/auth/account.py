@@ -13,6 +13,7 @@ from ..store import one_time_tokens as ott_store
 from ..store import sessions as session_store
 from ..store import users as user_store
 from . import Client, Context, audit, fields, otp
+from . import phone as phone_otp
 from .signup import confirm_email, ensure_identity
 
 RECOVERY_METHODS = {"otp", "magiclink", "recovery"}
@@ -45,8 +46,10 @@ async def update(ctx: Context, client: Client, user: User, session: Session | No
 
     if email is not None:
         email = fields.email(email)
-    if phone is not None:
+    channel = "sms"
+    if phone:
         phone = fields.phone(phone)
+        channel = phone_otp.check_channel(settings, params.get("channel") or "")
     if password is not None:
         fields.check_new_password(settings, password)
     if app_metadata is not None and not (user.aud == settings.jwt.aud and user.role == settings.jwt.admin_group_name):
@@ -81,7 +84,7 @@ async def update(ctx: Context, client: Client, user: User, session: Session | No
         if email and email != user.email:
             await _change_email(ctx, tx, user, email, params.get("pkce"), params.get("redirect_to") or settings.site_url)
         if phone and phone != user.phone:
-            await _change_phone(ctx, tx, user, phone)
+            await _change_phone(ctx, tx, user, phone, channel)
         await audit.record(ctx, tx, user, "user_modified")
         fresh = await user_store.get(tx, user.id)
     return fresh.to_json()
@@ -96,17 +99,29 @@ async def _check_password_change(ctx: Context, user: User, session: Session | No
         nonce = params.get("nonce")
         if not nonce:
             raise APIError(400, "reauthentication_needed", "Password update requires reauthentication")
-        identifier = user.email or user.phone or ""
-        sent_at = user.reauthentication_sent_at
-        expected = user.reauthentication_token or ""
-        valid = (
-            bool(expected)
-            and sent_at is not None
-            and clock.now() <= sent_at + timedelta(seconds=ctx.settings.mailer.otp_exp)
-            and crypto.equal(crypto.token_hash(identifier, nonce), expected)
-        )
-        if not valid:
-            raise APIError(422, "reauthentication_not_valid", "Nonce has expired or is invalid")
+        if user.email:
+            _check_email_nonce(ctx, user, nonce)
+        else:
+            await phone_otp.check_nonce(ctx, user, nonce)
+    await _check_current_password(ctx, user, session, password, params)
+
+
+def _check_email_nonce(ctx: Context, user: User, nonce: str) -> None:
+    sent_at = user.reauthentication_sent_at
+    expected = user.reauthentication_token or ""
+    valid = (
+        bool(expected)
+        and sent_at is not None
+        and clock.now() <= sent_at + timedelta(seconds=ctx.settings.mailer.otp_exp)
+        and crypto.equal(crypto.token_hash(user.email or "", nonce), expected)
+    )
+    if not valid:
+        raise APIError(422, "reauthentication_not_valid", "Nonce has expired or is invalid")
+
+
+async def _check_current_password(ctx: Context, user: User, session: Session | None, password: str,
+                                  params: dict[str, Any]) -> None:
+    security = ctx.settings.security
     if security.update_password_require_current_password and user.has_password:
         methods = {m.method for m in await session_store.methods(ctx.db, session.id)} if session else set()
         if not methods & RECOVERY_METHODS:
@@ -139,9 +154,12 @@ async def _change_email(ctx: Context, tx, user: User, email: str, pkce, redirect
     await send_email_change(ctx, tx, await user_store.get(tx, user.id), redirect_to, pkce is not None)
 
 
-async def _change_phone(ctx: Context, tx, user: User, phone: str) -> None:
+async def _change_phone(ctx: Context, tx, user: User, phone: str, channel: str) -> None:
+    """The new number gets a code to verify (type phone_change); with SMS_AUTOCONFIRM it applies at once."""
     if ctx.settings.sms.autoconfirm:
-        await user_store.update_user(tx, user.id, phone=phone, phone_confirmed_at=clock.now(), is_anonymous=False)
-        await ensure_identity(tx, await user_store.get(tx, user.id), "phone", {})
+        await user_store.update_user(tx, user.id, phone_change=phone)
+        await phone_otp.apply_change(ctx, tx, await user_store.get(tx, user.id), phone)
+        if user.is_anonymous:
+            await user_store.update_user(tx, user.id, is_anonymous=False)
         return
-    raise APIError(422, "sms_send_failed", "Error sending phone change OTP to provider: no SMS provider is configured")
+    await phone_otp.send(ctx, tx, user, phone_otp.PHONE_CHANGE, phone, channel)

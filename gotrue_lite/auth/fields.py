@@ -6,6 +6,7 @@ import re
 
 from ..crypto import MAX_PASSWORD_BYTES
 from ..errors import validation, weak_password
+from ..sms import normalise_phone
 
 _EMAIL = re.compile(
     r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
@@ -25,11 +26,8 @@ def email(value: str, status: int = 400) -> str:
     return value.lower()
 
 
-def normalise_phone(value: str) -> str:
-    return value.removeprefix("+").replace(" ", "")
-
-
 def phone(value: str) -> str:
+    """A valid number in upstream's stored form (digits, no '+'), or upstream's 400 (validatePhone)."""
     normalised = normalise_phone(value)
     if not _E164.fullmatch(normalised):
         raise validation("Invalid phone number format (E.164 required)")

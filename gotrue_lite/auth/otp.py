@@ -38,9 +38,10 @@ def cooldown(sent_at, frequency, error_code: str = "over_email_send_rate_limit")
 
 
 async def issue(tx: Executor, user_id: str, column: str, identifier: str, length: int, *,
-                pkce: bool = False, extra: dict | None = None) -> IssuedToken:
-    """A fresh code for `column`, replacing the previous one of its kind, in the caller's transaction."""
-    code = crypto.otp(length)
+                pkce: bool = False, extra: dict | None = None, code: str | None = None) -> IssuedToken:
+    """A fresh code for `column` (or the given one: a test OTP), replacing the previous one of its
+    kind, in the caller's transaction."""
+    code = code or crypto.otp(length)
     hashed = crypto.token_hash(identifier, code)
     stored = f"pkce_{hashed}" if pkce else hashed
     await user_store.update_user(tx, user_id, **{column: stored, SENT_AT[column]: clock.now()}, **(extra or {}))

@@ -1,4 +1,5 @@
-"""Passwordless email sign-in: POST /otp and /magiclink send a magic link carrying a 6-digit code."""
+"""Passwordless sign-in: POST /otp and /magiclink mail a magic link carrying a code; POST /otp with a
+phone texts a code."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from ..errors import APIError, validation
 from ..store import flow_state as flow_store
 from ..store import users as user_store
 from . import Client, Context, audit, emails, fields, pkce
-from .signup import confirm_email, create_user
+from . import phone as phone_otp
+from .signup import confirm_email, create_user, sign_up
 
 
 async def email_otp(ctx: Context, client: Client, *, email: str, create: bool, data: dict[str, Any],
@@ -63,3 +65,39 @@ def check_otp_params(*, email: str, phone: str, channel: str) -> None:
         raise validation("Only an email address or phone number should be provided")
     if email and channel:
         raise validation("Channel should only be specified with Phone OTP")
+
+
+def _otp_disabled() -> APIError:
+    return APIError(422, "otp_disabled", "Signups not allowed for otp")
+
+
+async def sms_otp(ctx: Context, client: Client, *, phone: str, create: bool, data: dict[str, Any], channel: str,
+                  challenge: tuple[str | None, str | None]) -> dict[str, Any]:
+    """POST /otp with a phone (upstream Otp → shouldCreateUser → SmsOtp): {} or {"message_id"}."""
+    settings = ctx.settings
+    pkce.parse(*challenge)  # checked, though a phone flow has no PKCE
+    if not create:
+        try:
+            address = fields.phone(phone)
+        except APIError:
+            raise _otp_disabled() from None  # upstream swallows the format error here
+        if await user_store.find_by_phone(ctx.db, address, client.aud) is None:
+            raise _otp_disabled()
+    if not settings.external.phone.enabled:
+        raise APIError(400, "phone_provider_disabled", "Unsupported phone provider")
+    address = fields.phone(phone)
+    channel = phone_otp.check_channel(settings, channel)
+    user = await user_store.find_by_phone(ctx.db, address, client.aud)
+    if user is None or user.phone_confirmed_at is None:
+        # Not yet a confirmed account: the sign-up path, whose text is the confirmation code.
+        await sign_up(ctx, client, email="", phone=address, password=crypto.random_password(), data=data,
+                      channel=channel, challenge=(None, None), with_session=False)
+        if not settings.sms.autoconfirm:
+            return {}
+        user = await user_store.find_by_phone(ctx.db, address, client.aud)
+        if user is None:
+            raise _otp_disabled()
+    async with ctx.db.transaction() as tx:
+        await audit.record(ctx, tx, user, "user_recovery_requested", {"channel": channel})
+        message_id = await phone_otp.send(ctx, tx, user, phone_otp.CONFIRMATION, address, channel)
+    return {"message_id": message_id} if message_id else {}

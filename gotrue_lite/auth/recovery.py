@@ -6,6 +6,7 @@ from ..errors import APIError, validation
 from ..models import User
 from ..store import users as user_store
 from . import Client, Context, audit, emails, fields, pkce
+from . import phone as phone_otp
 from .passwordless import _flow
 
 
@@ -32,34 +33,41 @@ RESEND_TYPES = ("signup", "email_change", "sms", "phone_change")
 
 
 async def resend(ctx: Context, client: Client, *, kind: str, email: str, phone: str,
-                 challenge: tuple[str | None, str | None], redirect_to: str) -> None:
+                 challenge: tuple[str | None, str | None], redirect_to: str) -> dict[str, str]:
+    """POST /resend: {} or, for a text, {"message_id"} when the vendor's id is known."""
     settings = ctx.settings
     if kind not in RESEND_TYPES:
         raise validation("Missing one of these types: signup, email_change, sms, phone_change")
+    # upstream ResendConfirmationParams.Validate, in its order
+    pkce_challenge = pkce.parse(*challenge) if kind in ("signup", "email_change") else None
     if kind == "signup" and not email:
         raise validation("Type provided requires an email address")
     if kind == "sms" and not phone:
         raise validation("Type provided requires a phone number")
     if email and phone:
         raise validation("Only an email address or phone number should be provided.")
-    if email and not settings.external.email.enabled:
-        raise APIError(400, "email_provider_disabled", "Email logins are disabled")
-    if phone and not settings.external.phone.enabled:
-        raise APIError(400, "phone_provider_disabled", "Phone logins are disabled")
-    if not email and not phone:
+    if email:
+        if not settings.external.email.enabled:
+            raise APIError(400, "email_provider_disabled", "Email logins are disabled")
+        address = fields.email(email)
+    elif phone:
+        if not settings.external.phone.enabled:
+            raise APIError(400, "phone_provider_disabled", "Phone logins are disabled")
+        address = fields.phone(phone)
+    else:
         raise validation("Missing email address or phone number")
-    pkce_challenge = pkce.parse(*challenge)
     if phone:
-        # No SMS provider exists yet, so nothing was ever sent that could be sent again.
-        return
-    address = fields.email(email)
-    user = await user_store.find_by_email(ctx.db, address, client.aud)
+        user = await user_store.find_by_phone(ctx.db, address, client.aud)
+    else:
+        user = await user_store.find_by_email(ctx.db, address, client.aud)
     if user is None:
-        return
+        return {}
+    if kind in ("sms", "phone_change"):
+        return await _resend_sms(ctx, user, kind)
     async with ctx.db.transaction() as tx:
         if kind == "signup":
             if user.email_confirmed_at is not None:
-                return
+                return {}
             if pkce_challenge:
                 await _flow(tx, user.id, "email", "email/signup", pkce_challenge)
             await audit.record(ctx, tx, user, "user_confirmation_requested", {"provider": "email"})
@@ -67,10 +75,27 @@ async def resend(ctx: Context, client: Client, *, kind: str, email: str, phone: 
                               pkce=pkce_challenge is not None)
         elif kind == "email_change":
             if not user.email_change:
-                return
+                return {}
             if pkce_challenge:
                 await _flow(tx, user.id, "email_change", "email_change", pkce_challenge)
             await send_email_change(ctx, tx, user, redirect_to, pkce_challenge is not None)
+    return {}
+
+
+async def _resend_sms(ctx: Context, user: User, kind: str) -> dict[str, str]:
+    """The confirmation code again (unconfirmed phone), or the pending change's code to the new number."""
+    if kind == "sms":
+        if user.phone_confirmed_at is not None or not user.phone:
+            return {}
+        async with ctx.db.transaction() as tx:
+            await audit.record(ctx, tx, user, "user_recovery_requested")
+            message_id = await phone_otp.send(ctx, tx, user, phone_otp.CONFIRMATION, user.phone)
+    else:
+        if not user.phone_change:
+            return {}
+        async with ctx.db.transaction() as tx:
+            message_id = await phone_otp.send(ctx, tx, user, phone_otp.PHONE_CHANGE, user.phone_change)
+    return {"message_id": message_id} if message_id else {}
 
 
 async def send_email_change(ctx: Context, tx, user: User, redirect_to: str, pkce_flow: bool) -> None:
@@ -85,7 +110,8 @@ async def send_email_change(ctx: Context, tx, user: User, redirect_to: str, pkce
                           pkce=pkce_flow, budget=False, cooldown=False)
 
 
-async def reauthenticate(ctx: Context, client: Client, user: User) -> None:
+async def reauthenticate(ctx: Context, client: Client, user: User) -> dict[str, str]:
+    """A nonce by e-mail, or by SMS for a user without e-mail: {} or {"message_id"}."""
     if not user.email and not user.phone:
         raise validation("Reauthentication requires the user to have an email or a phone number")
     if user.email:
@@ -94,7 +120,10 @@ async def reauthenticate(ctx: Context, client: Client, user: User) -> None:
         async with ctx.db.transaction() as tx:
             await audit.record(ctx, tx, user, "user_reauthenticate_requested")
             await emails.send(ctx, tx, user, emails.REAUTHENTICATION, to=user.email, redirect_to=ctx.settings.site_url)
-        return
+        return {}
     if user.phone_confirmed_at is None:
         raise APIError(422, "phone_not_confirmed", "Please verify your phone first.")
-    raise APIError(422, "sms_send_failed", "Error sending reauthentication OTP to provider: no SMS provider is configured")
+    async with ctx.db.transaction() as tx:
+        await audit.record(ctx, tx, user, "user_reauthenticate_requested")
+        message_id = await phone_otp.send(ctx, tx, user, phone_otp.REAUTHENTICATION, user.phone or "")
+    return {"message_id": message_id} if message_id else {}

@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import crypto
 from ..errors import INVALID_CREDENTIALS, APIError, validation
+from ..sms import normalise_phone
 from ..store import users as user_store
 from . import Client, Context, audit, fields, sessions
 
@@ -23,7 +24,7 @@ async def with_password(ctx: Context, client: Client, *, email: str, phone: str,
     else:
         if not settings.external.phone.enabled:
             raise APIError(422, "phone_provider_disabled", "Phone logins are disabled")
-        address, find = fields.normalise_phone(phone), user_store.find_by_phone
+        address, find = normalise_phone(phone), user_store.find_by_phone
 
     # gotrue-lite addition (upstream relies on the per-IP /token limit only; see SignInGuard in
     # ratelimit.py): repeated wrong passwords on one identifier — existing or not — are slowed

@@ -13,6 +13,7 @@ from ..store import Executor, StatementRefused, UniqueViolation
 from ..store import flow_state as flow_store
 from ..store import users as user_store
 from . import Client, Context, audit, emails, fields, pkce, sessions
+from . import phone as phone_otp
 
 log = logging.getLogger("gotrue_lite.auth")
 
@@ -64,16 +65,24 @@ def _new_user_values(ctx: Context, aud: str, *, email: str = "", phone: str = ""
 
 
 def _identity_data(user_id: str, provider: str, address: str, data: dict[str, Any]) -> dict[str, Any]:
-    identity = {"sub": user_id, provider: address, "email_verified": False, "phone_verified": False}
+    identity: dict[str, Any] = {"sub": user_id}
+    if address:
+        identity[provider] = address
+    identity.update(email_verified=False, phone_verified=False)
     for key, value in data.items():
         identity.setdefault(key, value)
     return identity
 
 
-async def ensure_identity(tx: Executor, user: User, provider: str, data: dict[str, Any]) -> None:
+async def ensure_identity(tx: Executor, user: User, provider: str, data: dict[str, Any], *,
+                          with_address: bool = True) -> None:
+    """The user's identity for `provider`, made when missing. A phone sign-up's identity names no
+    number (upstream builds it from the e-mail claim alone): `with_address=False`."""
     if any(i.provider == provider for i in user.identities):
         return
     address = user.email if provider == "email" else user.phone
+    if not with_address:
+        address = ""
     await user_store.create_identity(tx, {
         "id": str(uuid.uuid4()),
         "provider_id": user.id,
@@ -90,7 +99,7 @@ async def create_user(ctx: Context, tx: Executor, aud: str, provider: str, addre
                               **{provider: address})
     values.update(extra or {})
     await insert_user(tx, values)
-    await ensure_identity(tx, await user_store.get(tx, values["id"]), provider, data)
+    await ensure_identity(tx, await user_store.get(tx, values["id"]), provider, data, with_address=provider == "email")
     return await user_store.get(tx, values["id"])
 
 
@@ -124,7 +133,9 @@ def obfuscated_user(ctx: Context, aud: str, provider: str, address: str, data: d
 
 
 async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, password: str, data: dict[str, Any],
-                  channel: str, challenge: tuple[str | None, str | None], redirect_to: str = "") -> dict[str, Any]:
+                  channel: str, challenge: tuple[str | None, str | None], redirect_to: str = "",
+                  with_session: bool = True) -> dict[str, Any]:
+    """POST /signup; `with_session=False` (the sign-up inside POST /otp) confirms without signing in."""
     settings = ctx.settings
     if settings.disable_signup:
         raise APIError(422, "signup_disabled", "Signups not allowed for this instance")
@@ -135,8 +146,8 @@ async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, passw
     fields.check_new_password(settings, password)
     if email and phone:
         raise validation("Only an email address or phone number should be provided on signup.")
-    if phone and channel not in ("sms", "whatsapp"):
-        raise validation("Invalid channel, supported values are 'sms' or 'whatsapp'")
+    if phone:
+        channel = phone_otp.check_channel(settings, channel)
     if phone and challenge[0]:
         raise validation("PKCE not supported for phone signups")
     pkce_challenge = pkce.parse(*challenge)
@@ -157,7 +168,10 @@ async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, passw
 
     if existing is not None:
         confirmed = existing.email_confirmed_at if provider == "email" else existing.phone_confirmed_at
-        if confirmed is not None or autoconfirm:
+        # With autoconfirm on, a sign-up for an unconfirmed account is refused rather than
+        # confirmed on a stranger's word; inside POST /otp (no session) the code texted next
+        # still has to be verified, so there it confirms, as upstream's Signup does.
+        if confirmed is not None or (autoconfirm and with_session):
             async with ctx.db.transaction() as tx:
                 await audit.record(ctx, tx, existing, "user_repeated_signup", {"provider": provider})
             if settings.mailer.autoconfirm or settings.sms.autoconfirm:
@@ -173,19 +187,22 @@ async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, passw
             else:
                 # Unconfirmed: nothing about the account changes on a stranger's word; the
                 # confirmation goes out again.
-                await ensure_identity(tx, existing, provider, data)
+                await ensure_identity(tx, existing, provider, data, with_address=provider == "email")
                 user = await user_store.get(tx, existing.id)
             user_id = user.id
             if autoconfirm:
-                await audit.record(ctx, tx, user, "user_signedup", {"provider": provider})
-                await (confirm_email if provider == "email" else confirm_phone)(tx, user)
+                traits = {"provider": provider} if provider == "email" else {"provider": provider, "channel": channel}
+                await audit.record(ctx, tx, user, "user_signedup", traits)
+                await (confirm_email if provider == "email" else phone_otp.confirm)(tx, user)
                 user = await user_store.get(tx, user_id)
+                if not with_session:
+                    return user.to_json()
                 await audit.record(ctx, tx, user, "login", {"provider": provider})
                 return await sessions.issue(ctx, tx, user, "password", client)
             await audit.record(ctx, tx, user, "user_confirmation_requested", {"provider": provider})
             if provider == "phone":
-                raise APIError(422, "sms_send_failed",
-                               "Error sending confirmation OTP to provider: no SMS provider is configured")
+                await phone_otp.send(ctx, tx, user, phone_otp.CONFIRMATION, address, channel)
+                return (await user_store.get(tx, user_id)).to_json()
             if pkce_challenge:
                 await flow_store.create(tx, user_id=user_id, provider_type="email", authentication_method="email/signup",
                                         code_challenge=pkce_challenge.code_challenge,

@@ -58,6 +58,10 @@ _BY_ID_WITH_SESSION = _user_sql("u.id = $1", source="users u LEFT JOIN sessions 
 _LOCK_SESSION = _user_sql("s.id = $1", source="sessions s JOIN users u ON u.id = s.user_id", session=True, lock="s")
 _BY_EMAIL = _user_sql("u.email = $1 AND u.aud = $2 AND u.is_sso_user = false")
 _BY_PHONE = _user_sql("u.phone = $1 AND u.aud = $2 AND u.is_sso_user = false")
+# a pending phone change: several users may name the same number, the oldest wins
+_BY_PHONE_CHANGE = _user_sql(
+    "u.id = (SELECT id FROM users WHERE phone_change = $1 AND aud = $2 AND is_sso_user = false "
+    "ORDER BY created_at, id LIMIT 1)")
 
 
 def _user_from(rows: list[dict[str, Any]]) -> Steps[User | None]:
@@ -115,6 +119,10 @@ async def find_by_email(ex: Executor, email: str, aud: str) -> User | None:
 
 async def find_by_phone(ex: Executor, phone: str, aud: str) -> User | None:
     return await _user_of(ex, await ex.fetch_all(_BY_PHONE, phone, aud))
+
+
+async def find_by_phone_change(ex: Executor, phone: str, aud: str) -> User | None:
+    return await _user_of(ex, await ex.fetch_all(_BY_PHONE_CHANGE, phone, aud))
 
 
 async def email_taken(ex: Executor, email: str, aud: str, *, except_user: str | None = None) -> bool:

@@ -16,12 +16,14 @@
 //   admin     MAILER_AUTOCONFIRM=true   the admin namespace with the service_role key
 //   captcha   SECURITY_CAPTCHA_ENABLED against a local siteverify; GL_CAPTCHA_TOKENS holds tokens
 //             the fake vendor issued (comma-separated), passed as options.captchaToken
+//   phone     EXTERNAL_PHONE_ENABLED, no SMS provider: sign-up, password and OTP sign-in, verifyOtp sms
+//             and phone_change, updateUser phone, resend, reauthenticate — codes read from the dev outbox
 
 import { GoTrueAdminApi, GoTrueClient } from '@supabase/auth-js';
 
 import {
   ANON_KEY, PASSWORD, SERVICE_ROLE_KEY, SITE_URL, authData, decodeJwt, done, email, fail,
-  followLink, latestMail, memoryStorage, recordEvents, recordingFetch, scenario, serverUrl,
+  followLink, latestMail, phoneFlows, memoryStorage, recordEvents, recordingFetch, scenario, serverUrl,
   secureEmailChange, sessionSummary, step,
 } from './lib.mjs';
 
@@ -491,6 +493,8 @@ scenarios.captcha = async () => {
 };
 
 // --- run ---------------------------------------------------------------------------------------
+
+scenarios.phone = () => phoneFlows((label) => client(label));
 
 const run = scenarios[scenario];
 if (!run) {

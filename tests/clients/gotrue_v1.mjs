@@ -1,15 +1,15 @@
 // The GoTrueApi class of @supabase/gotrue-js 1.x (what supabase-js 1.x used) against gotrue-lite,
 // driven by tests/test_clients_legacy.py.
 //
-// Invocation: node gotrue_v1.mjs api <server-url>. Environment and output: see lib.mjs.
+// Invocation: node gotrue_v1.mjs api|phone <server-url>. Environment and output: see lib.mjs.
 // GoTrueApi is stateless: every call gets the JWT it needs; no version header is sent, so errors
 // come in the legacy envelope and the client keeps only {message, status}.
 
 import { GoTrueApi } from '@supabase/gotrue-js';
 
 import {
-  ANON_KEY, PASSWORD, SERVICE_ROLE_KEY, SITE_URL, done, email, fail, latestMail, recordingFetch, step,
-  serverUrl,
+  ANON_KEY, PASSWORD, PHONES, SERVICE_ROLE_KEY, SITE_URL, done, email, fail, latestMail, latestSms, recordingFetch,
+  scenario, step, serverUrl,
 } from './lib.mjs';
 
 function api(key, label) {
@@ -90,4 +90,26 @@ async function main() {
   void signUp;
 }
 
-main().then(done, fail);
+/** The phone methods: signUpWithPhone, verifyMobileOTP, signInWithPhone, sendMobileOTP. */
+async function phone() {
+  const anon = api(ANON_KEY, 'anon');
+  const [P1, P2] = PHONES;
+  let sms;
+  const text = async (name, number) => step(name, async () => (sms = await latestSms(number)));
+  await step('signUpWithPhone', () => anon.signUpWithPhone(`+${P1}`, PASSWORD, { data: { name: 'Pat' } }));
+  await text('sms_signup', P1);
+  await step('signInWithPhone_unconfirmed', () => anon.signInWithPhone(P1, PASSWORD));
+  await step('verifyMobileOTP_wrong', () => anon.verifyMobileOTP(P1, sms.code === '000000' ? '111111' : '000000'));
+  await step('verifyMobileOTP', async () => withClaims(await anon.verifyMobileOTP(`+${P1}`, sms.code)));
+  await step('signInWithPhone', async () => withClaims(await anon.signInWithPhone(P1, PASSWORD)));
+  await step('sendMobileOTP', () => anon.sendMobileOTP(P1));
+  await text('sms_signin', P1);
+  await step('verifyMobileOTP_signin', async () => withClaims(await anon.verifyMobileOTP(P1, sms.code)));
+  await step('sendMobileOTP_new', () => anon.sendMobileOTP(P2));
+  await text('sms_new', P2);
+  await step('verifyOTP_new', async () => withClaims(await anon.verifyOTP({ phone: P2, token: sms.code, type: 'sms' })));
+  await step('sendMobileOTP_no_create', () => anon.sendMobileOTP('15550000000', { shouldCreateUser: false }));
+  await step('signUpWithPhone_bad_number', () => anon.signUpWithPhone('+1 (555) 0100', PASSWORD));
+}
+
+(scenario === 'phone' ? phone() : main()).then(done, fail);

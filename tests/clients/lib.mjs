@@ -3,7 +3,8 @@
 //
 // Invocation: node <script> <scenario> <server-url>
 // Environment: GL_ANON_KEY, GL_SERVICE_ROLE_KEY (HS256 API keys minted by pytest),
-//              GL_TAG (makes the e-mail addresses of one run unique).
+//              GL_TAG (makes the e-mail addresses of one run unique),
+//              GL_PHONES (phone scenarios: fresh numbers, digits only; their texts land in the dev outbox).
 //
 // Output: one JSON object per line on stdout, one per step:
 //   {"step": name, "ok": bool, "data": …, "error": {name, status, code, message} | null,
@@ -25,6 +26,9 @@ export const SITE_URL = 'http://localhost:3000';
 
 /** A fresh address for this run: `${name}-${tag}@example.com`. */
 export const email = (name) => `${name}-${TAG}@example.com`;
+
+/** Fresh phone numbers for this run (digits only). */
+export const PHONES = (process.env.GL_PHONES ?? '').split(',').filter(Boolean);
 
 // --- what happened during a step -----------------------------------------------------------
 
@@ -212,6 +216,18 @@ export async function latestMail(to, { kind, count } = {}) {
   };
 }
 
+/** The newest text to `phone` in the server's dev outbox (no SMS provider, loopback): its id,
+ * code and how many texts that number got. */
+export async function latestSms(phone) {
+  const res = await fetch(`${serverUrl}/_dev/mail?phone=${encodeURIComponent(phone)}`);
+  if (!res.ok) throw new Error(`GET /_dev/mail answered ${res.status}: ${await res.text()}`);
+  const { messages } = await res.json();
+  if (!messages.length) throw new Error(`no text to ${phone} in the dev outbox`);
+  const [message] = messages;
+  return { id: message.id, to: message.to, kind: message.kind, text: message.text, code: message.code,
+           total: messages.length };
+}
+
 /** Open a mailed /verify link like a browser would, but stop at the redirect. */
 export async function followLink(link) {
   const res = await fetch(link, { redirect: 'manual' });
@@ -224,6 +240,50 @@ export async function followLink(link) {
     out.base = `${url.origin}${url.pathname}`;
   }
   return out;
+}
+
+// The phone methods, as any GoTrueClient-like auth does them: sign-up, password and OTP sign-in,
+// verifyOtp sms and phone_change, updateUser phone, resend, reauthenticate. `client(label)` makes
+// a fresh client; numbers are PHONES, codes read from the dev outbox.
+export async function phoneFlows(client) {
+  const [P1, P2, P3, P4] = PHONES;
+  let sms;
+  const text = async (name, phone) => (await step(name, async () => (sms = await latestSms(phone)))).data;
+  const c = client('phone');
+  await step('signUp_phone', async () => authData(await c.signUp({
+    phone: `+${P1}`, password: PASSWORD, options: { data: { name: 'Pat' }, channel: 'sms' },
+  })));
+  await text('sms_signup', P1);
+  await step('signIn_phone_unconfirmed', async () => authData(await client('early').signInWithPassword({ phone: P1, password: PASSWORD })));
+  await step('verifyOtp_sms_wrong', async () => authData(await client('guess').verifyOtp({ phone: P1, token: sms.code === '000000' ? '111111' : '000000', type: 'sms' })));
+  await step('verifyOtp_sms', async () => authData(await c.verifyOtp({ phone: `+${P1}`, token: sms.code, type: 'sms' })));
+  await step('signInWithPassword_phone', async () => authData(await client('pw').signInWithPassword({ phone: P1, password: PASSWORD })));
+
+  // OTP sign-in: an unknown number signs up ({} back), a confirmed one gets the sign-in code.
+  const o = client('otp');
+  await step('signInWithOtp_phone_new', async () => o.signInWithOtp({ phone: P2, options: { data: { source: 'otp' } } }));
+  await text('sms_otp_new', P2);
+  await step('verifyOtp_phone_new', async () => authData(await o.verifyOtp({ phone: P2, token: sms.code, type: 'sms' })));
+  await step('signInWithOtp_phone', async () => o.signInWithOtp({ phone: P2, options: { shouldCreateUser: false } }));
+  await text('sms_otp', P2);
+  await step('verifyOtp_phone', async () => authData(await o.verifyOtp({ phone: P2, token: sms.code, type: 'sms' })));
+  await step('signInWithOtp_phone_no_create', async () => client('nocreate').signInWithOtp({ phone: P4, options: { shouldCreateUser: false } }));
+  await step('signInWithOtp_whatsapp', async () => client('wa').signInWithOtp({ phone: P4, options: { channel: 'whatsapp' } }));
+
+  // Phone change: the code goes to the new number, which verifies it; resend on the current one.
+  await step('updateUser_phone', async () => c.updateUser({ phone: P3 }));
+  await text('sms_phone_change', P3);
+  await step('resend_phone_change', async () => c.resend({ type: 'phone_change', phone: P1 }));
+  await text('sms_phone_change_resent', P3);
+  await step('verifyOtp_phone_change', async () => authData(await c.verifyOtp({ phone: P3, token: sms.code, type: 'phone_change' })));
+  await step('getUser_after_phone_change', async () => c.getUser());
+  await step('resend_sms_confirmed', async () => client('resend').resend({ type: 'sms', phone: P3 }));
+
+  // Reauthentication by SMS (no e-mail on the account), the code as the nonce of a password change.
+  await step('reauthenticate_phone', async () => c.reauthenticate());
+  await text('sms_reauthentication', P3);
+  await step('updateUser_password_with_nonce', async () => c.updateUser({ password: `${PASSWORD}-phone`, nonce: sms.code }));
+  await step('signIn_after_nonce', async () => authData(await client('after').signInWithPassword({ phone: P3, password: `${PASSWORD}-phone` })));
 }
 
 // The secure email change, as any auth client does it: a code to each address (re-sent once),

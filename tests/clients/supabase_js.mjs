@@ -8,12 +8,13 @@
 //   email  MAILER_AUTOCONFIRM=false: confirmation / recovery / OTP codes and token hashes, resend,
 //          setSession, signOut others, reauthenticate, email change, and a PKCE magic link
 //   claims GOTRUE_JWT_KEYS with an asymmetric signing key: getClaims via /auth/v1/.well-known/jwks.json
+//   phone  EXTERNAL_PHONE_ENABLED, no SMS provider: lib.mjs phoneFlows (codes from the dev outbox)
 
 import { createClient } from '@supabase/supabase-js';
 
 import {
   ANON_KEY, PASSWORD, SERVICE_ROLE_KEY, SITE_URL, authData, done, email, fail, followLink,
-  latestMail, memoryStorage, recordEvents, recordingFetch, scenario, serverUrl, secureEmailChange,
+  latestMail, memoryStorage, phoneFlows, recordEvents, recordingFetch, scenario, serverUrl, secureEmailChange,
   sessionSummary, step,
 } from './lib.mjs';
 
@@ -155,6 +156,8 @@ scenarios.claims = async () => {
   await step('getClaims', async () => auth.getClaims());
   await step('getUser', async () => auth.getUser());
 };
+
+scenarios.phone = () => phoneFlows((label) => supabase(label).auth);
 
 const run = scenarios[scenario];
 if (!run) {
