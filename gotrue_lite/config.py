@@ -185,6 +185,11 @@ class SecuritySettings:
     captcha_provider: str
     captcha_secret: str = field(repr=False)
     captcha_timeout: timedelta
+    # Column encryption (TOTP secrets, phone MFA codes), upstream's DatabaseEncryptionConfiguration
+    db_encryption_encrypt: bool
+    db_encryption_encryption_key_id: str
+    db_encryption_encryption_key: str = field(repr=False)
+    db_encryption_decryption_keys: dict[str, str] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +225,18 @@ class MfaSettings:
     challenge_expiry_duration: int
     factor_expiry_duration: timedelta
     rate_limit_challenge_and_verify: float
+    phone_otp_length: int
+    phone_max_frequency: timedelta
+    phone_template: str
+    web_authn_enroll_enabled: bool
+    web_authn_verify_enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WebAuthnSettings:
+    rp_id: str
+    rp_display_name: str
+    rp_origins: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +283,7 @@ class Settings:
     sessions: SessionsSettings
     rate_limit: RateLimitSettings
     mfa: MfaSettings
+    webauthn: WebAuthnSettings
     cors: CorsSettings
     hooks: dict[str, HookSettings]
     lite: LiteSettings
@@ -872,6 +890,10 @@ def _declare() -> list[_Setting]:
         _S("security.captcha_provider", _choice("hcaptcha", "turnstile"), "hcaptcha"),
         _S("security.captcha_secret", _str, "", secret=True),
         _S("security.captcha_timeout", _duration, timedelta(seconds=10)),
+        _S("security.db_encryption_encrypt", _bool, False),
+        _S("security.db_encryption_encryption_key_id", _str, ""),
+        _S("security.db_encryption_encryption_key", _str, "", secret=True),
+        _S("security.db_encryption_decryption_keys", _map, {}, secret=True),
         # sessions — None means "no limit"; 0 is refused, as in Go.
         _S("sessions.timebox", _positive_duration, None),
         _S("sessions.inactivity_timeout", _positive_duration, None),
@@ -899,6 +921,14 @@ def _declare() -> list[_Setting]:
         _S("mfa.factor_expiry_duration", _duration, timedelta(seconds=300),
            fix=_at_least(timedelta(seconds=300))),
         _S("mfa.rate_limit_challenge_and_verify", _float, 15.0),
+        _S("mfa.phone_otp_length", _int, 6, fix=_within(6, 10, 6)),
+        _S("mfa.phone_max_frequency", _duration, _MINUTE, fix=lambda v: v if v > timedelta(0) else _MINUTE),
+        _S("mfa.phone_template", _str, "Your code is {{ .Code }}"),
+        _S("mfa.web_authn_enroll_enabled", _bool, False),
+        _S("mfa.web_authn_verify_enabled", _bool, False),
+        _S("webauthn.rp_id", _str, ""),
+        _S("webauthn.rp_display_name", _str, ""),
+        _S("webauthn.rp_origins", _list(), ()),
         _S("cors.allowed_headers", _list(), ()),
         # lite — gotrue-lite's own settings, never under a name upstream could take.
         _S("lite.dev_mailbox", _bool, None),  # None: automatic (on while no SMTP host is set)
@@ -1167,8 +1197,32 @@ def _finish(values: dict[str, Any], cwd: Path) -> None:
         raise ConfigError(
             "GOTRUE_SECURITY_CAPTCHA_SECRET: required when GOTRUE_SECURITY_CAPTCHA_ENABLED is true"
         )
+    _check_db_encryption(values)
     for hook in _HOOKS:
         _check_hook(hook, values)
+
+
+def _check_db_encryption(values: dict[str, Any]) -> None:
+    """Upstream DatabaseEncryptionConfiguration.Validate: every key 256 bits, base64url."""
+    def decoded(name: str, key: str) -> bytes:
+        try:
+            raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+        except ValueError:
+            raise ConfigError(f"{name}: not base64url") from None
+        if len(raw) != 32:
+            raise ConfigError(f"{name}: the key is not 256 bits")
+        return raw
+
+    keys = values["security.db_encryption_decryption_keys"] or {}
+    if values["security.db_encryption_encrypt"]:
+        key_id = values["security.db_encryption_encryption_key_id"]
+        if not key_id:
+            raise ConfigError("GOTRUE_SECURITY_DB_ENCRYPTION_ENCRYPTION_KEY_ID: required when encrypting")
+        decoded("GOTRUE_SECURITY_DB_ENCRYPTION_ENCRYPTION_KEY", values["security.db_encryption_encryption_key"] or "")
+        if not keys.get(key_id):
+            raise ConfigError("GOTRUE_SECURITY_DB_ENCRYPTION_DECRYPTION_KEYS: must also hold the encryption key")
+    for key_id, key in keys.items():
+        decoded(f"GOTRUE_SECURITY_DB_ENCRYPTION_DECRYPTION_KEYS ({key_id})", key)
 
 
 def _database_target(url: str, cwd: Path) -> tuple[str, str | None]:

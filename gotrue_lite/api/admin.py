@@ -174,6 +174,16 @@ async def delete_factor(request: web.Request) -> web.Response:
     return web.json_response(await admin.delete_factor(ctx, user, request.match_info["factor_id"]))
 
 
+async def put_factor(request: web.Request) -> web.Response:
+    actor, _claims = await _admin(request)
+    ctx = ctx_of(request)
+    user = await admin.load_user(ctx, request.match_info["user_id"])
+    body = await json_body(request)
+    return web.json_response(await admin.update_factor(ctx, actor, user, request.match_info["factor_id"],
+                                                       friendly_name=body.text("friendly_name"),
+                                                       phone=body.text("phone")))
+
+
 # --- links and audit -----------------------------------------------------------------------
 
 async def post_generate_link(request: web.Request) -> web.Response:
@@ -207,6 +217,7 @@ ROUTES = [
     ("PUT", "/admin/users/{user_id}", put_user),
     ("DELETE", "/admin/users/{user_id}", delete_user),
     ("GET", "/admin/users/{user_id}/factors", get_factors),
+    ("PUT", "/admin/users/{user_id}/factors/{factor_id}", put_factor),
     ("DELETE", "/admin/users/{user_id}/factors/{factor_id}", delete_factor),
     ("POST", "/admin/generate_link", post_generate_link),
     ("GET", "/admin/audit", get_audit),

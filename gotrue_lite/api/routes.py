@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import admin, devmail, email_flows, logout, settings, signup, token, unavailable, user, verify
+from . import admin, devmail, email_flows, logout, mfa, settings, signup, token, unavailable, user, verify
 
 ROUTES = [
     ("GET", "/health", settings.health),
@@ -23,6 +23,7 @@ ROUTES = [
     ("POST", "/resend", email_flows.post_resend),
     ("POST", "/invite", email_flows.post_invite),
     ("GET", "/reauthenticate", user.get_reauthenticate),
+    *mfa.ROUTES,
     *admin.ROUTES,
     *unavailable.ROUTES,
 ]
