@@ -20,8 +20,9 @@ import httpx
 TIMEOUT = 60
 
 
-def call(server, method: str, path: str, token: str, body=None, **kwargs) -> httpx.Response:
-    return httpx.request(method, server.url + path, json=body, headers=bearer(token), timeout=TIMEOUT, **kwargs)
+def call(server, method: str, path: str, token: str, body=None, headers=None, **kwargs) -> httpx.Response:
+    return httpx.request(method, server.url + path, json=body, headers={**bearer(token), **(headers or {})},
+                         timeout=TIMEOUT, **kwargs)
 
 
 def enroll_totp(server, token: str, **body) -> dict:
@@ -97,3 +98,199 @@ def test_totp_enrol_verify_and_levels(server):
     fresh = sign_in(server, email).json()
     assert claims_of(fresh["access_token"])["aal"] == "aal1"
     assert [f["status"] for f in fresh["user"]["factors"]] == ["verified"]
+
+
+def test_limits_and_names(make_server, backend):
+    server = make_server(backend, GOTRUE_MFA_MAX_ENROLLED_FACTORS="3", GOTRUE_MFA_MAX_VERIFIED_FACTORS="1")
+    session = signup_session(server)
+    token = session["access_token"]
+    enroll_totp(server, token)  # no name
+    # An empty name clashes with another empty one, as upstream.
+    assert_error(call(server, "POST", "/factors", token, {"factor_type": "totp"}), 422, "mfa_factor_name_conflict",
+                 'A factor with the friendly name "" for this user already exists')
+    enroll_totp(server, token, friendly_name="a")
+    assert_error(call(server, "POST", "/factors", token, {"factor_type": "totp", "friendly_name": "a"}), 422,
+                 "mfa_factor_name_conflict", 'A factor with the friendly name "a" for this user already exists')
+    enroll_totp(server, token, friendly_name="b")
+    too_many = "Maximum number of verified factors reached, unenroll to continue"
+    assert_error(call(server, "POST", "/factors", token, {"factor_type": "totp", "friendly_name": "c"}), 422,
+                 "too_many_enrolled_mfa_factors", too_many)
+    assert len(rows(server, "SELECT id FROM mfa_factors WHERE user_id = $1", session["user"]["id"])) == 3
+
+    # One verified factor is the limit here; verifying deletes the other pending TOTP factors.
+    other = signup_session(server)
+    _factor, stepped = step_up(server, other)
+    assert_error(call(server, "POST", "/factors", stepped["access_token"], {"factor_type": "totp",
+                                                                             "friendly_name": "x"}),
+                 422, "too_many_enrolled_mfa_factors", too_many)
+
+
+def test_aal_rules_for_enrol_and_unenrol(server):
+    email = new_email()
+    session = signup_session(server, email)
+    factor, stepped = step_up(server, session)
+    # A second sign-in is aal1: it may neither enrol another factor nor drop the verified one.
+    second = sign_in(server, email).json()
+    assert_error(call(server, "POST", "/factors", second["access_token"], {"factor_type": "totp", "friendly_name": "n"}),
+                 403, "insufficient_aal", "AAL2 required to enroll a new factor")
+    assert_error(call(server, "DELETE", f"/factors/{factor['id']}", second["access_token"]), 422,
+                 "insufficient_aal", "AAL2 required to unenroll verified factor")
+    # ... nor change the password (PUT /user).
+    assert_error(put_user(server, second["access_token"], {"password": "another-pass-1"}), 401, "insufficient_aal",
+                 "AAL2 session is required to update email or password when MFA is enabled.")
+    assert rows(server, "SELECT status FROM mfa_factors WHERE id = $1", factor["id"]) == [{"status": "verified"}]
+
+    # The aal2 session may enrol more, and unenrol: its session falls back to aal1 on refresh.
+    pending = enroll_totp(server, stepped["access_token"], friendly_name="second")
+    resp = call(server, "DELETE", f"/factors/{pending['id']}", second["access_token"])  # unverified: aal1 is enough
+    assert resp.status_code == 200 and resp.json() == {"id": pending["id"]}
+    resp = call(server, "DELETE", f"/factors/{factor['id']}", stepped["access_token"])
+    assert resp.status_code == 200, resp.text
+    session_id = claims_of(stepped["access_token"])["session_id"]
+    assert rows(server, "SELECT aal, factor_id FROM sessions WHERE id = $1", session_id) == [
+        {"aal": "aal1", "factor_id": None}]
+    after = refresh(server, stepped["refresh_token"]).json()
+    claims = claims_of(after["access_token"])
+    assert claims["aal"] == "aal1" and [e["method"] for e in claims["amr"]] == ["password"]
+    actions = [r["payload"]["action"] for r in rows(server, "SELECT payload FROM audit_log_entries")
+               if r["payload"].get("actor_id") == session["user"]["id"]]
+    for action in ("factor_in_progress", "challenge_created", "verification_attempted", "factor_unenrolled"):
+        assert action in actions
+
+
+def test_step_up_logs_out_the_other_aal1_sessions(server):
+    email = new_email()
+    first = signup_session(server, email)
+    second = sign_in(server, email).json()
+    _factor, stepped = step_up(server, first)
+    # The old aal1 refresh token of the stepped-up session is spent; the other session is gone.
+    assert refresh(server, second["refresh_token"]).status_code == 400
+    assert_error(get_user(server, second["access_token"]), 403, "session_not_found")
+    assert refresh(server, stepped["refresh_token"]).status_code == 200
+    assert len(rows(server, "SELECT id FROM sessions WHERE user_id = $1", first["user"]["id"])) == 1
+
+
+def test_bad_input_and_attacks(server):
+    session = signup_session(server)
+    token = session["access_token"]
+    factor = enroll_totp(server, token, friendly_name="mine")
+    fid, secret = factor["id"], factor["totp"]["secret"]
+    ch = challenge(server, token, fid).json()["id"]
+
+    assert_error(verify(server, token, fid, ch, ""), 400, "validation_failed", "Code needs to be non-empty")
+    assert_error(call(server, "POST", f"/factors/{fid}/verify", token, {"challenge_id": "nope", "code": "123456"}),
+                 400, "bad_json")
+    assert_error(verify(server, token, fid, str(uuid.uuid4()), "123456"), 422, "mfa_factor_not_found",
+                 "MFA factor with the provided challenge ID not found")
+    assert_error(call(server, "POST", f"/factors/{fid}/verify", token, {"code": "123456"}), 422,
+                 "mfa_factor_not_found")
+    for wrong in ("12345", "1234567", "abcdef"):
+        assert_error(verify(server, token, fid, ch, wrong), 422, "mfa_verification_failed", "Invalid TOTP code entered")
+    # A challenge made from another address cannot be answered from here.
+    elsewhere = challenge(server, token, fid, headers={"X-Forwarded-For": "203.0.113.9"}).json()["id"]
+    assert_error(verify(server, token, fid, elsewhere, totp_now(secret)), 422, "mfa_ip_address_mismatch",
+                 "Challenge and verify IP addresses mismatch.")
+
+    # Another user's factor does not exist for me.
+    intruder = signup_session(server)["access_token"]
+    for method, path in (("POST", f"/factors/{fid}/challenge"), ("POST", f"/factors/{fid}/verify"),
+                         ("DELETE", f"/factors/{fid}")):
+        assert_error(call(server, method, path, intruder, {"challenge_id": ch, "code": totp_now(secret)}), 404,
+                     "mfa_factor_not_found", "Factor not found")
+
+    # Nothing of this stepped anything up.
+    assert rows(server, "SELECT status FROM mfa_factors WHERE id = $1", fid) == [{"status": "unverified"}]
+    assert rows(server, "SELECT verified_at FROM mfa_challenges WHERE factor_id = $1 AND verified_at IS NOT NULL",
+                fid) == []
+    assert rows(server, "SELECT authentication_method FROM mfa_amr_claims WHERE session_id = $1",
+                claims_of(token)["session_id"]) == [{"authentication_method": "password"}]
+
+    # The right code from a fresh window step still works afterwards.
+    assert verify(server, token, fid, ch, totp_now(secret)).status_code == 200
+
+
+def test_expiry_of_challenges_and_pending_factors(server):
+    session = signup_session(server)
+    token = session["access_token"]
+    factor = enroll_totp(server, token, friendly_name="slow")
+    ch = challenge(server, token, factor["id"]).json()["id"]
+    forgotten = enroll_totp(server, token, friendly_name="forgotten")  # never challenged
+    stranger = signup_session(server)
+    abandoned = enroll_totp(server, stranger["access_token"], friendly_name="abandoned")
+    try:
+        clock.offset = timedelta(seconds=301)
+        assert_error(verify(server, token, factor["id"], ch, totp_now(factor["totp"]["secret"])), 422,
+                     "mfa_challenge_expired",
+                     f"MFA challenge {ch} has expired, verify against another challenge or create a new challenge.")
+        assert rows(server, "SELECT id FROM mfa_challenges WHERE id = $1", ch) == []
+        assert challenge(server, token, factor["id"]).status_code == 200
+        # The next enrolment sweeps pending factors nobody challenged, of every user.
+        enroll_totp(server, token, friendly_name="new")
+        ids = {r["id"] for r in rows(server, "SELECT id FROM mfa_factors")}
+        assert factor["id"] in ids  # challenged once: kept
+        assert forgotten["id"] not in ids and abandoned["id"] not in ids
+    finally:
+        clock.offset = timedelta(0)
+
+
+def test_switches_and_users_without_email(make_server, backend):
+    server = make_server(backend, GOTRUE_MFA_TOTP_ENROLL_ENABLED="false", GOTRUE_MFA_TOTP_VERIFY_ENABLED="false")
+    session = signup_session(server)
+    token = session["access_token"]
+    assert_error(call(server, "POST", "/factors", token, {"factor_type": "totp"}), 422, "mfa_totp_enroll_not_enabled",
+                 "MFA enroll is disabled for TOTP")
+    fid = str(uuid.uuid4())
+    sql(server, "INSERT INTO mfa_factors (id, user_id, factor_type, status, created_at, updated_at, secret) "
+                "VALUES ($1, $2, 'totp', 'unverified', $3, $3, 'JBSWY3DPEHPK3PXP')", fid, session["user"]["id"], utcnow())
+    assert_error(challenge(server, token, fid), 422, "mfa_totp_verify_not_enabled", "MFA verification is disabled for TOTP")
+    assert_error(verify(server, token, fid, str(uuid.uuid4()), "123456"), 422, "mfa_totp_verify_not_enabled")
+
+
+def test_no_totp_without_an_email(make_server, backend):
+    server = make_server(backend, GOTRUE_EXTERNAL_PHONE_ENABLED="true", GOTRUE_SMS_AUTOCONFIRM="true")
+    resp = post(server, "/signup", {"phone": "15555550123", "password": PASSWORD})
+    assert resp.status_code == 200, resp.text
+    assert_error(call(server, "POST", "/factors", resp.json()["access_token"], {"factor_type": "totp"}), 500,
+                 "unexpected_failure", "Error generating QR Code")
+    assert rows(server, "SELECT id FROM mfa_factors") == []
+
+
+KEY_A = "a" * 43  # 32 bytes of base64url
+KEY_B = "b" * 43
+
+
+def test_secrets_encrypted_at_rest(make_server, backend, tmp_path):
+    env = {"GOTRUE_SECURITY_DB_ENCRYPTION_ENCRYPT": "true", "GOTRUE_SECURITY_DB_ENCRYPTION_ENCRYPTION_KEY_ID": "a",
+           "GOTRUE_SECURITY_DB_ENCRYPTION_ENCRYPTION_KEY": KEY_A,
+           "GOTRUE_SECURITY_DB_ENCRYPTION_DECRYPTION_KEYS": f"a:{KEY_A}"}
+    server = make_server(backend, **env)
+    session = signup_session(server)
+    factor = enroll_totp(server, session["access_token"])
+    [row] = rows(server, "SELECT secret FROM mfa_factors WHERE id = $1", factor["id"])
+    import json
+    sealed = json.loads(row["secret"])
+    assert sealed["key_id"] == "a" and sealed["alg"] == "aes-gcm-hkdf" and factor["totp"]["secret"] not in row["secret"]
+    # A server with a new key still reads the old one, and re-seals on the next verify.
+    rotated = make_server(backend, DATABASE_URL=server.db_url, **{
+        **env, "GOTRUE_SECURITY_DB_ENCRYPTION_ENCRYPTION_KEY_ID": "b",
+        "GOTRUE_SECURITY_DB_ENCRYPTION_ENCRYPTION_KEY": KEY_B,
+        "GOTRUE_SECURITY_DB_ENCRYPTION_DECRYPTION_KEYS": f"a:{KEY_A},b:{KEY_B}"})
+    ch = challenge(rotated, session["access_token"], factor["id"]).json()["id"]
+    resp = verify(rotated, session["access_token"], factor["id"], ch, totp_now(factor["totp"]["secret"]))
+    assert resp.status_code == 200, resp.text
+    [row] = rows(server, "SELECT secret FROM mfa_factors WHERE id = $1", factor["id"])
+    assert json.loads(row["secret"])["key_id"] == "b"
+
+
+def test_challenge_and_verify_rate_limit(make_server, backend):
+    server = make_server(backend, GOTRUE_RATE_LIMIT_HEADER="X-Real-IP", GOTRUE_MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY="1")
+    session = signup_session(server)
+    token = session["access_token"]
+    factor = enroll_totp(server, token)
+    headers = {"X-Real-IP": "198.51.100.7"}
+    statuses = [challenge(server, token, factor["id"], headers=headers).status_code for _ in range(31)]
+    assert statuses[:30] == [200] * 30 and statuses[30] == 429
+    # Verify has its own bucket.
+    ch = challenge(server, token, factor["id"], headers={"X-Real-IP": "198.51.100.8"}).json()["id"]
+    resp = verify(server, token, factor["id"], ch, totp_now(factor["totp"]["secret"]), headers=headers)
+    assert resp.status_code == 200, resp.text
