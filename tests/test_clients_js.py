@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from helpers import b64url
+from helpers import b64url, claims_of, rows
 
 CLIENTS = Path(__file__).parent / "clients"
 SITE_URL = "http://localhost:3000"
@@ -992,3 +993,57 @@ def test_browser_preflight_allows_what_the_js_clients_send(node, make_server):
     exposed = {h.strip().lower() for h in resp.headers["access-control-expose-headers"].split(",")}
     # auth-js reads the error code only when it can see the version header; listUsers reads these.
     assert {"x-supabase-api-version", "x-total-count", "link"} <= exposed
+
+
+def test_auth_js_mfa_totp(node, make_server, backend):
+    """auth-js's mfa namespace with TOTP codes computed in Node (RFC 6238), and the admin's."""
+    server = make_server(backend)
+    run = run_js(node, "auth_js.mjs", "mfa", server)
+    email = run.email("mfa")
+
+    assert run.ok("aal_before")["currentLevel"] == "aal1" and run.ok("aal_before")["nextLevel"] == "aal1"
+    enrolled = run.ok("enroll")
+    assert enrolled["type"] == "totp" and enrolled["friendly_name"] == "phone app"
+    # auth-js prefixes the raw SVG the server sends.
+    assert enrolled["totp"]["qr_code"].startswith("data:image/svg+xml;utf-8,<?xml")
+    assert enrolled["totp"]["uri"].startswith(f"otpauth://totp/Example:{email}?algorithm=SHA1&digits=6&issuer=Example")
+    run.error("enroll_duplicate_name", 422, "mfa_factor_name_conflict")
+    pending = run.ok("listFactors_pending")
+    assert [f["status"] for f in pending["all"]] == ["unverified"] and pending["totp"] == []
+
+    challenge = run.ok("challenge")
+    assert challenge["type"] == "totp" and challenge["expires_at"] > time.time()
+    run.error("verify_wrong", 422, "mfa_verification_failed")
+    stepped = run.ok("verify")
+    claims = claims_of(stepped["access_token"])
+    assert claims["aal"] == "aal2" and amr_methods(claims) == ["totp", "password"]
+    assert "MFA_CHALLENGE_VERIFIED" in run.events("verify", "main")
+    run.error("verify_reused_challenge", 422, "mfa_ip_address_mismatch")
+    # The client stored the aal2 session it was given.
+    assert run.ok("session_after_verify")["refresh_token"] == stepped["refresh_token"]
+    aal = run.ok("aal_after")
+    assert (aal["currentLevel"], aal["nextLevel"]) == ("aal2", "aal2")
+    assert [m["method"] for m in aal["currentAuthenticationMethods"]] == ["totp", "password"]
+    factors = run.ok("listFactors")
+    assert [f["id"] for f in factors["totp"]] == [enrolled["id"]] and factors["totp"][0]["status"] == "verified"
+    assert run.ok("refreshSession")["session"]["claims"]["aal"] == "aal2"
+
+    aal = run.ok("aal_signin")
+    assert (aal["currentLevel"], aal["nextLevel"]) == ("aal1", "aal2")
+    run.error("enroll_at_aal1", 403, "insufficient_aal")
+    run.error("unenroll_at_aal1", 422, "insufficient_aal")
+    assert claims_of(run.ok("challengeAndVerify")["access_token"])["aal"] == "aal2"
+    assert run.ok("aal_later")["currentLevel"] == "aal2"
+
+    assert "id" in run.ok("unenroll_pending")
+    listed = run.ok("admin_listFactors")["factors"]
+    assert {f["friendly_name"] for f in listed} == {"phone app", "spare2"}
+    assert run.ok("admin_deleteFactor")["data"]["friendly_name"] == "spare2"
+    run.error("admin_deleteFactor_again", 404, "mfa_factor_not_found")
+
+    assert run.ok("unenroll") == {"id": enrolled["id"]}
+    assert run.ok("refresh_after_unenroll")["session"]["claims"]["aal"] == "aal1"
+    aal = run.ok("aal_after_unenroll")
+    assert (aal["currentLevel"], aal["nextLevel"]) == ("aal1", "aal1")
+    assert run.ok("listFactors_after_unenroll")["all"] == []
+    assert rows(server, "SELECT id FROM mfa_factors") == []

@@ -14,6 +14,11 @@
 //             inside getSession()
 //   claims    GOTRUE_JWT_KEYS=[ES256|RS256 signing key, HS256 verify-only]: getClaims via JWKS
 //   admin     MAILER_AUTOCONFIRM=true   the admin namespace with the service_role key
+//   mfa       MAILER_AUTOCONFIRM=true   TOTP: mfa.enroll, challenge, verify, challengeAndVerify,
+//                                       unenroll, listFactors, getAuthenticatorAssuranceLevel and
+//                                       the admin mfa.listFactors / deleteFactor
+
+import { createHmac } from 'node:crypto';
 
 import { GoTrueAdminApi, GoTrueClient } from '@supabase/auth-js';
 
@@ -455,6 +460,70 @@ scenarios.admin = async () => {
   const s = (await client('victim').signInWithPassword({ email: E(1), password: PASSWORD })).data.session;
   await step('admin_signOut', async () => admin.signOut(s.access_token, 'global'));
   await step('admin_signOut_token_rejected', async () => client('probe').getUser(s.access_token));
+};
+
+// --- MFA ----------------------------------------------------------------------------------------
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret, as an authenticator app computes it. */
+function totp(secret, at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(value).padStart(6, '0');
+}
+
+scenarios.mfa = async () => {
+  const main = client('main');
+  const E1 = email('mfa');
+  const { data: signedUp } = await main.signUp({ email: E1, password: PASSWORD });
+  const userId = signedUp.user.id;
+  await step('aal_before', async () => main.mfa.getAuthenticatorAssuranceLevel());
+
+  const enrolled = await step('enroll', async () => main.mfa.enroll({ factorType: 'totp', friendlyName: 'phone app', issuer: 'Example' }));
+  const factorId = enrolled.data.id;
+  const secret = enrolled.data.totp.secret;
+  await step('enroll_duplicate_name', async () => main.mfa.enroll({ factorType: 'totp', friendlyName: 'phone app' }));
+  await step('listFactors_pending', async () => main.mfa.listFactors());
+
+  const challenged = await step('challenge', async () => main.mfa.challenge({ factorId }));
+  const wrong = totp(secret) === '000000' ? '111111' : '000000';
+  await step('verify_wrong', async () => main.mfa.verify({ factorId, challengeId: challenged.data.id, code: wrong }));
+  await step('verify', async () => authData(await main.mfa.verify({ factorId, challengeId: challenged.data.id, code: totp(secret) })));
+  await step('verify_reused_challenge', async () => main.mfa.verify({ factorId, challengeId: challenged.data.id, code: totp(secret) }));
+  await step('session_after_verify', async () => session(main));
+  await step('aal_after', async () => main.mfa.getAuthenticatorAssuranceLevel());
+  await step('listFactors', async () => main.mfa.listFactors());
+  await step('refreshSession', async () => authData(await main.refreshSession()));
+
+  // A later sign-in starts at aal1 and is told to step up.
+  const later = client('later');
+  await later.signInWithPassword({ email: E1, password: PASSWORD });
+  await step('aal_signin', async () => later.mfa.getAuthenticatorAssuranceLevel());
+  await step('enroll_at_aal1', async () => later.mfa.enroll({ factorType: 'totp', friendlyName: 'second' }));
+  await step('unenroll_at_aal1', async () => later.mfa.unenroll({ factorId }));
+  await step('challengeAndVerify', async () => authData(await later.mfa.challengeAndVerify({ factorId, code: totp(secret) })));
+  await step('aal_later', async () => later.mfa.getAuthenticatorAssuranceLevel());
+
+  // Pending factors, unenrolled by the user or deleted by an admin.
+  const spare = (await later.mfa.enroll({ factorType: 'totp', friendlyName: 'spare' })).data;
+  const spare2 = (await later.mfa.enroll({ factorType: 'totp', friendlyName: 'spare2' })).data;
+  await step('unenroll_pending', async () => later.mfa.unenroll({ factorId: spare.id }));
+  const admin = adminApi();
+  await step('admin_listFactors', async () => admin.mfa.listFactors({ userId }));
+  await step('admin_deleteFactor', async () => admin.mfa.deleteFactor({ userId, id: spare2.id }));
+  await step('admin_deleteFactor_again', async () => admin.mfa.deleteFactor({ userId, id: spare2.id }));
+
+  // The aal2 session drops the verified factor; its next token is aal1 again.
+  await step('unenroll', async () => later.mfa.unenroll({ factorId }));
+  await step('refresh_after_unenroll', async () => authData(await later.refreshSession()));
+  await step('aal_after_unenroll', async () => later.mfa.getAuthenticatorAssuranceLevel());
+  await step('listFactors_after_unenroll', async () => later.mfa.listFactors());
 };
 
 // --- run ---------------------------------------------------------------------------------------
