@@ -16,7 +16,7 @@ from .config import ConfigError
 from .mail import MAILER, Mailer
 from .outbound import new_client
 from .ratelimit import EndpointLimits, SendBudget, SignInGuard
-from .sms import Sms
+from .sms.factory import build as build_sms
 from .store import Database, open_database
 from .store.migrate import apply_migrations
 from .tokens import KeySet
@@ -61,7 +61,7 @@ def create_app(settings, db: Database | None = None) -> web.Application:
                            email_budget=SendBudget(settings.rate_limit.email_sent),
                            signin_guard=signin_guard,
                            recent_users=RecentUsers(database, settings.lite.user_cache_ttl.total_seconds()),
-                           http=http, sms=Sms(None),
+                           http=http, sms=build_sms(settings, http, mailer.dev_box),
                            sms_budget=SendBudget(settings.rate_limit.sms_sent))
         yield
         await mailer.close()  # finishes pending dev-mailbox writes, which need the database

@@ -154,6 +154,40 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TwilioSettings:
+    account_sid: str
+    auth_token: str = field(repr=False)
+    message_service_sid: str  # the sender: a Messaging Service SID (MG…) or a phone number
+    content_sid: str  # WhatsApp only: a Content API template taking the code as {{1}}
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioVerifySettings:
+    account_sid: str
+    auth_token: str = field(repr=False)
+    message_service_sid: str  # the Verify service SID (VA…)
+
+
+@dataclass(frozen=True, slots=True)
+class MessagebirdSettings:
+    access_key: str = field(repr=False)
+    originator: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextlocalSettings:
+    api_key: str = field(repr=False)
+    sender: str
+
+
+@dataclass(frozen=True, slots=True)
+class VonageSettings:
+    api_key: str
+    api_secret: str = field(repr=False)
+    sender: str  # GOTRUE_SMS_VONAGE_FROM ("from" is a Python keyword)
+
+
+@dataclass(frozen=True, slots=True)
 class SmsSettings:
     provider: str
     autoconfirm: bool
@@ -163,6 +197,11 @@ class SmsSettings:
     template: str
     test_otp: dict[str, str] = field(repr=False)
     test_otp_valid_until: datetime | None
+    twilio: TwilioSettings
+    twilio_verify: TwilioVerifySettings
+    messagebird: MessagebirdSettings
+    textlocal: TextlocalSettings
+    vonage: VonageSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +300,7 @@ class LiteSettings:
     smtp_tls_verify: bool  # False accepts any certificate (development relays only)
     verify_confirmation_page: bool  # GET /verify shows a button instead of spending the link
     user_cache_ttl: timedelta  # how old GET /user's answer may be for changes made by other processes; 0: off
+    sms_api_url: str  # "": each SMS vendor's own origin; else this origin, with the vendor's path
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +311,7 @@ class Settings:
     log_level: int
     log_sql: str
     audit_log_disable_postgres: bool
+    internal_http_timeout: timedelta  # SMS vendors (and OAuth providers): each call's total time
     api: ApiSettings
     db: DbSettings
     jwt: JwtSettings
@@ -800,6 +841,9 @@ def _declare() -> list[_Setting]:
         _S("log_level", _log_level, logging.INFO, "GOTRUE_LOG_LEVEL", "LOG_LEVEL"),
         _S("log_sql", _str, ""),
         _S("audit_log_disable_postgres", _bool, False),
+        # Go reads it once at start; 0 keeps the 10 s default, as there.
+        _S("internal_http_timeout", _duration, timedelta(seconds=10),
+           fix=lambda v: v if v > timedelta(0) else timedelta(seconds=10)),
         # api — Go reads the prefixed spelling first, then the bare one (envconfig's alt name).
         _S("api.host", _str, "127.0.0.1"),  # Go listens on all interfaces; lite stays local
         _S("api.port", _port, 9999, "GOTRUE_API_PORT", "PORT", label="PORT"),
@@ -874,6 +918,21 @@ def _declare() -> list[_Setting]:
         _S("sms.template", _str, "Your code is {{ .Code }}"),
         _S("sms.test_otp", _test_otp, {}, secret=True),
         _S("sms.test_otp_valid_until", _timestamp, None),
+        # The vendors' credentials, checked when a message is sent (incomplete: no provider).
+        _S("sms.twilio.account_sid", _str, ""),
+        _S("sms.twilio.auth_token", _str, "", secret=True),
+        _S("sms.twilio.message_service_sid", _str, ""),
+        _S("sms.twilio.content_sid", _str, ""),
+        _S("sms.twilio_verify.account_sid", _str, ""),
+        _S("sms.twilio_verify.auth_token", _str, "", secret=True),
+        _S("sms.twilio_verify.message_service_sid", _str, ""),
+        _S("sms.messagebird.access_key", _str, "", secret=True),
+        _S("sms.messagebird.originator", _str, ""),
+        _S("sms.textlocal.api_key", _str, "", secret=True),
+        _S("sms.textlocal.sender", _str, ""),
+        _S("sms.vonage.api_key", _str, ""),
+        _S("sms.vonage.api_secret", _str, "", secret=True),
+        _S("sms.vonage.sender", _str, "", "GOTRUE_SMS_VONAGE_FROM"),
         # password
         _S("password.min_length", _int, 6, fix=_at_least(6)),
         _S("password.required_characters", _char_sets, ()),
@@ -939,6 +998,7 @@ def _declare() -> list[_Setting]:
         _S("lite.smtp_tls_verify", _bool, True),
         _S("lite.verify_confirmation_page", _bool, False),
         _S("lite.user_cache_ttl", _duration, timedelta(seconds=1), fix=_at_least(timedelta(0))),
+        _S("lite.sms_api_url", _url(("http", "https")), ""),
     ]
     for kind in _MAIL_TYPES:
         rows.append(_S(f"mailer.subjects.{kind}", _str, ""))

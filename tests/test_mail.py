@@ -800,7 +800,8 @@ def test_dev_mailbox_keeps_messages_in_the_database(tmp_path, backend, caplog, m
     assert [m["links"][0].split("token=")[1][:2] for m in newest] == ["t4", "t3", "t2", "t1"]  # capped at KEEP
     assert len(rows) == 4
     first = newest[0]
-    assert set(first) == {"id", "created_at", "kind", "to", "subject", "text", "html", "links"}
+    assert set(first) == {"id", "created_at", "kind", "channel", "to", "subject", "text", "html", "links", "code"}
+    assert first["channel"] == "email" and first["code"] == "123456"
     assert first["kind"] == "confirmation" and first["to"] == TO and first["subject"] == "Confirm your email address"
     assert first["created_at"].tzinfo is not None
     assert first["links"] == ["http://localhost:9999/verify?token=t4&type=signup&redirect_to=r"]
@@ -849,7 +850,7 @@ def test_dev_mailbox_sqlite_table_types(tmp_path):
     assert columns == {
         "id": ("TEXT", 1, 1), "created_at": ("TIMESTAMPTZ", 1, 0), "kind": ("TEXT", 1, 0),
         "recipient": ("TEXT", 1, 0), "subject": ("TEXT", 1, 0), "text_body": ("TEXT", 1, 0),
-        "html_body": ("TEXT", 1, 0),
+        "html_body": ("TEXT", 1, 0), "channel": ("TEXT", 1, 0), "code": ("TEXT", 1, 0),
     }
     assert "gotrue_lite_dev_mail_created_at_idx" in indexes
 
@@ -899,7 +900,7 @@ def test_dev_mail_endpoints(tmp_path):
     assert [m["to"] for m in messages] == ["eve@example.com", TO]
     assert messages[0]["subject"] == "Hi <script>alert(1)</script>"
     assert messages[1]["links"] == ["http://localhost:9999/verify?token=a&type=signup&redirect_to=r"]
-    assert set(messages[1]) == {"id", "created_at", "kind", "to", "subject", "text", "html", "links"}
+    assert set(messages[1]) == {"id", "created_at", "kind", "channel", "to", "subject", "text", "html", "links", "code"}
     assert datetime.datetime.fromisoformat(messages[1]["created_at"]).tzinfo is not None
     assert [m["to"] for m in filtered["messages"]] == [TO]
     assert page.status == 200 and page.content_type == "text/html"

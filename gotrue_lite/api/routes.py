@@ -28,7 +28,8 @@ ROUTES = [
     *unavailable.ROUTES,
 ]
 
-# The dev mailbox is a local page, not part of the GoTrue API: root only.
+# The dev mailbox is a local page, not part of the GoTrue API (served under both prefixes too,
+# so that a URL built from supabase-js's base finds it).
 DEV_ROUTES = [
     ("GET", "/_dev/mail", devmail.list_json),
     ("GET", "/_dev/mail/", devmail.page),
@@ -41,7 +42,5 @@ PREFIXES = ("", "/auth/v1")
 
 def add_routes(app: web.Application) -> None:
     for prefix in PREFIXES:
-        for method, path, handler in ROUTES:
+        for method, path, handler in (*ROUTES, *DEV_ROUTES):
             app.router.add_route(method, prefix + path, handler)
-    for method, path, handler in DEV_ROUTES:
-        app.router.add_route(method, path, handler)

@@ -116,9 +116,15 @@ class Mailer:
             log.debug("no SMTP host and no dev mailbox: %s mail to %s dropped", kind, to)
         return message
 
-    async def dev_messages(self, email: str | None = None, limit: int = 100) -> list[dict]:
+    @property
+    def dev_box(self) -> devbox.DevMailbox | None:
+        """The dev mailbox while it is on (the SMS dev outbox keeps its messages there too)."""
+        return self._box if self.dev_mailbox else None
+
+    async def dev_messages(self, email: str | None = None, limit: int = 100,
+                           phone: str | None = None) -> list[dict]:
         """The dev mailbox, newest first (see devbox.DevMailbox.messages)."""
-        return await self._box.messages(email, limit)
+        return await self._box.messages(email, limit, phone)
 
 
 MAILER = web.AppKey("mailer", Mailer)

@@ -31,10 +31,15 @@ class Sender(Protocol):
 
 
 class Sms:
-    """The server's SMS edge: the configured vendor, or the dev outbox, or nothing."""
+    """The server's SMS edge: the configured vendor, or the dev outbox, or nothing.
 
-    def __init__(self, sender: Sender | None) -> None:
+    Built by sms.factory.build; `problem` says why there is no sender (no provider named, an
+    unknown one, or incomplete credentials in upstream's words).
+    """
+
+    def __init__(self, sender: Sender | None, problem: str | None = None) -> None:
         self.sender = sender
+        self.problem = problem if sender is None else None
 
     @property
     def configured(self) -> bool:
