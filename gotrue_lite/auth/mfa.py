@@ -222,11 +222,11 @@ def _expires_at(ctx: Context, challenge: Challenge) -> int:
     return clock.unix(challenge.created_at) + int(ctx.settings.mfa.challenge_expiry_duration)
 
 
-async def _write_challenge(ctx: Context, client: Client, user: User, factor: Factor,
+async def _write_challenge(ctx: Context, client: Client, user: User, factor: Factor, challenge_id: str | None = None,
                            **extra: Any) -> Challenge:
     async with ctx.db.transaction() as tx:
         challenge = await factor_store.create_challenge(tx, {
-            "id": str(uuid.uuid4()), "factor_id": factor.id, "created_at": clock.now(),
+            "id": challenge_id or str(uuid.uuid4()), "factor_id": factor.id, "created_at": clock.now(),
             "ip_address": client.ip or "0.0.0.0", **extra,
         })
         await audit.record(ctx, tx, user, "challenge_created",
@@ -234,14 +234,15 @@ async def _write_challenge(ctx: Context, client: Client, user: User, factor: Fac
     return challenge
 
 
-async def challenge(ctx: Context, client: Client, user: User, factor: Factor, channel: str = "",
-                    body: dict[str, Any] | None = None) -> dict[str, Any]:
+async def challenge(ctx: Context, client: Client, user: User, factor: Factor, channel: str = "") -> dict[str, Any]:
     check_verify_enabled(ctx, factor.factor_type)
     if factor.factor_type == "phone":
         from . import mfa_phone
 
-        extra = await mfa_phone.send_code(ctx, user, factor, channel)
-        created = await _write_challenge(ctx, client, user, factor, **extra)
+        # The SMS goes out before the row is written, as upstream.
+        challenge_id = str(uuid.uuid4())
+        extra = await mfa_phone.send_code(ctx, factor, channel, challenge_id)
+        created = await _write_challenge(ctx, client, user, factor, challenge_id, **extra)
         return {"id": created.id, "type": "phone", "expires_at": _expires_at(ctx, created)}
     if factor.factor_type == "webauthn":
         from . import webauthn
