@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pyotp
 import pytest
 from supabase_auth import SyncGoTrueClient
@@ -92,3 +93,18 @@ def test_supabase_auth_mfa_totp(server, client_for):
     assert claims_of(after.session.access_token)["aal"] == "aal1"
     assert later.mfa.list_factors().all == []
     assert rows(server, "SELECT id FROM mfa_factors WHERE user_id = $1", user_id) == []
+
+
+def test_supabase_auth_mfa_phone(make_server, backend, client_for):
+    server = make_server(backend, GOTRUE_MFA_PHONE_ENROLL_ENABLED="true", GOTRUE_MFA_PHONE_VERIFY_ENABLED="true")
+    client = client_for(server)
+    client.sign_up({"email": f"mfa-{uuid.uuid4().hex[:12]}@example.com", "password": PASSWORD})
+    enrolled = client.mfa.enroll({"factor_type": "phone", "phone": "+15550103456", "friendly_name": "mobile"})
+    assert enrolled.type == "phone"
+    challenge = client.mfa.challenge({"factor_id": enrolled.id})
+    messages = httpx.get(server.url + "/_dev/mail", params={"phone": "15550103456"}, timeout=60).json()["messages"]
+    verified = client.mfa.verify({"factor_id": enrolled.id, "challenge_id": challenge.id, "code": messages[0]["code"]})
+    claims = claims_of(verified.access_token)
+    assert claims["aal"] == "aal2" and claims["amr"][0]["method"] == "mfa/phone"
+    assert [f.id for f in client.mfa.list_factors().phone] == [enrolled.id]
+    assert client.mfa.get_authenticator_assurance_level().current_level == "aal2"

@@ -997,7 +997,7 @@ def test_browser_preflight_allows_what_the_js_clients_send(node, make_server):
 
 def test_auth_js_mfa_totp(node, make_server, backend):
     """auth-js's mfa namespace with TOTP codes computed in Node (RFC 6238), and the admin's."""
-    server = make_server(backend)
+    server = make_server(backend, GOTRUE_MFA_PHONE_ENROLL_ENABLED="true", GOTRUE_MFA_PHONE_VERIFY_ENABLED="true")
     run = run_js(node, "auth_js.mjs", "mfa", server)
     email = run.email("mfa")
 
@@ -1046,4 +1046,15 @@ def test_auth_js_mfa_totp(node, make_server, backend):
     aal = run.ok("aal_after_unenroll")
     assert (aal["currentLevel"], aal["nextLevel"]) == ("aal1", "aal1")
     assert run.ok("listFactors_after_unenroll")["all"] == []
-    assert rows(server, "SELECT id FROM mfa_factors") == []
+    user_id = claims_of(run.ok("session_after_verify")["access_token"])["sub"]
+    assert rows(server, "SELECT id FROM mfa_factors WHERE user_id = $1", user_id) == []
+
+    phone = run.ok("enroll_phone")
+    assert phone["type"] == "phone" and phone["friendly_name"] == "mobile" and phone["phone"].startswith("+1555")
+    assert run.ok("challenge_phone")["type"] == "phone"
+    sms = run.ok("sms")
+    assert sms["kind"] == "sms" and len(sms["code"]) == 6
+    claims = claims_of(run.ok("verify_phone")["access_token"])
+    assert claims["aal"] == "aal2" and amr_methods(claims) == ["mfa/phone", "password"]
+    assert run.ok("aal_phone")["currentLevel"] == "aal2"
+    assert [f["id"] for f in run.ok("listFactors_phone")["phone"]] == [phone["id"]]

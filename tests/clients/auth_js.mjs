@@ -14,9 +14,10 @@
 //             inside getSession()
 //   claims    GOTRUE_JWT_KEYS=[ES256|RS256 signing key, HS256 verify-only]: getClaims via JWKS
 //   admin     MAILER_AUTOCONFIRM=true   the admin namespace with the service_role key
-//   mfa       MAILER_AUTOCONFIRM=true   TOTP: mfa.enroll, challenge, verify, challengeAndVerify,
-//                                       unenroll, listFactors, getAuthenticatorAssuranceLevel and
-//                                       the admin mfa.listFactors / deleteFactor
+//   mfa       MAILER_AUTOCONFIRM=true, MFA_PHONE_ENROLL/VERIFY_ENABLED=true: TOTP and phone
+//             factors with mfa.enroll, challenge, verify, challengeAndVerify, unenroll, listFactors,
+//             getAuthenticatorAssuranceLevel and the admin mfa.listFactors / deleteFactor (SMS
+//             codes read from the dev outbox)
 
 import { createHmac } from 'node:crypto';
 
@@ -464,6 +465,9 @@ scenarios.admin = async () => {
 
 // --- MFA ----------------------------------------------------------------------------------------
 
+// Seven digits of the run's tag: a phone number of its own for each run.
+const TAG_DIGITS = String(parseInt(createHmac('sha1', 'tag').update(email('x')).digest('hex').slice(0, 8), 16)).padStart(7, '0').slice(-7);
+
 /** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret, as an authenticator app computes it. */
 function totp(secret, at = Date.now()) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -524,6 +528,20 @@ scenarios.mfa = async () => {
   await step('refresh_after_unenroll', async () => authData(await later.refreshSession()));
   await step('aal_after_unenroll', async () => later.mfa.getAuthenticatorAssuranceLevel());
   await step('listFactors_after_unenroll', async () => later.mfa.listFactors());
+
+  // A phone factor: the code arrives by SMS (the dev outbox stands in for the phone).
+  const phoneUser = client('phone');
+  await phoneUser.signUp({ email: email('mfaphone'), password: PASSWORD });
+  const number = `1555${TAG_DIGITS}`;
+  const phoneFactor = await step('enroll_phone', async () => phoneUser.mfa.enroll({ factorType: 'phone', phone: `+${number}`, friendlyName: 'mobile' }));
+  const smsChallenge = await step('challenge_phone', async () => phoneUser.mfa.challenge({ factorId: phoneFactor.data.id, channel: 'sms' }));
+  const sms = await step('sms', async () => {
+    const res = await fetch(`${serverUrl}/_dev/mail?phone=${number}`);
+    return (await res.json()).messages[0];
+  });
+  await step('verify_phone', async () => authData(await phoneUser.mfa.verify({ factorId: phoneFactor.data.id, challengeId: smsChallenge.data.id, code: sms.data.code })));
+  await step('aal_phone', async () => phoneUser.mfa.getAuthenticatorAssuranceLevel());
+  await step('listFactors_phone', async () => phoneUser.mfa.listFactors());
 };
 
 // --- run ---------------------------------------------------------------------------------------
