@@ -302,10 +302,12 @@ async def verify(ctx: Context, client: Client, user: User, claims: dict[str, Any
         from . import webauthn
 
         parsed = webauthn.parse_verify_params(webauthn_params)
+        webauthn.relying_party(ctx)
         found = await _valid_challenge(ctx, client, factor, challenge_id)
         credential = await webauthn.finish(ctx, user, factor, found, parsed)
-        # A WebAuthn challenge is deleted, not marked (upstream).
-        await factor_store.delete_challenge(ctx.db, found.id)
+        # A WebAuthn challenge is deleted, not marked (upstream); a racing verify lost it.
+        if not await factor_store.delete_challenge(ctx.db, found.id):
+            raise APIError(422, "mfa_factor_not_found", "MFA factor with the provided challenge ID not found")
         return await _step_up(ctx, client, user, claims, factor, found, credential=credential)
     found = await _valid_challenge(ctx, client, factor, challenge_id)
     if factor.factor_type == "phone":
