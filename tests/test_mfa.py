@@ -294,3 +294,23 @@ def test_challenge_and_verify_rate_limit(make_server, backend):
     ch = challenge(server, token, factor["id"], headers={"X-Real-IP": "198.51.100.8"}).json()["id"]
     resp = verify(server, token, factor["id"], ch, totp_now(factor["totp"]["secret"]), headers=headers)
     assert resp.status_code == 200, resp.text
+
+
+def test_allow_low_aal_limits_sessions_that_could_step_up(make_server, backend):
+    server = make_server(backend, GOTRUE_SESSIONS_ALLOW_LOW_AAL="10m")
+    email = new_email()
+    session = signup_session(server, email)
+    # No verified factor yet: nothing to step up to, the usual hour.
+    assert claims_of(session["access_token"])["exp"] - claims_of(session["access_token"])["iat"] == 3600
+    _factor, stepped = step_up(server, session)
+    assert claims_of(stepped["access_token"])["exp"] - claims_of(stepped["access_token"])["iat"] == 3600
+    low = sign_in(server, email).json()
+    claims = claims_of(low["access_token"])
+    assert claims["aal"] == "aal1" and claims["exp"] - claims["iat"] <= 600
+    try:
+        clock.offset = timedelta(seconds=601)
+        assert_error(refresh(server, low["refresh_token"]), 400, "session_expired",
+                     "Invalid Refresh Token: Session Expired (Low AAL: User Needs MFA Verification)")
+        assert refresh(server, stepped["refresh_token"]).status_code == 200
+    finally:
+        clock.offset = timedelta(0)

@@ -358,7 +358,7 @@ async def _step_up(ctx: Context, client: Client, user: User, claims: dict[str, A
         await session_store.delete_below_aal2(tx, user.id)
         await factor_store.delete_unverified_of_type(tx, user.id, factor.factor_type)
         fresh = await user_store.get(tx, user.id)
-    return token_response(ctx, fresh, session.id, amr, issued)
+    return token_response(ctx, fresh, session.id, amr, issued, session.created_at)
 
 
 async def _rotate_for_step_up(ctx: Context, tx, user: User, session_id: str) -> str:
