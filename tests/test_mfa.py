@@ -314,3 +314,16 @@ def test_allow_low_aal_limits_sessions_that_could_step_up(make_server, backend):
         assert refresh(server, stepped["refresh_token"]).status_code == 200
     finally:
         clock.offset = timedelta(0)
+
+
+def test_enrolment_notifications(make_server, backend):
+    server = make_server(backend, GOTRUE_MAILER_NOTIFICATIONS_MFA_FACTOR_ENROLLED_ENABLED="true",
+                         GOTRUE_MAILER_NOTIFICATIONS_MFA_FACTOR_UNENROLLED_ENABLED="true")
+    email = new_email()
+    session = signup_session(server, email)
+    factor, stepped = step_up(server, session)
+    assert call(server, "DELETE", f"/factors/{factor['id']}", stepped["access_token"]).status_code == 200
+    mails = httpx.get(server.url + "/_dev/mail", params={"email": email}, timeout=TIMEOUT).json()["messages"]
+    assert [m["subject"] for m in mails[:2]] == ["A verification method was removed from your account",
+                                                  "A new verification method was added to your account"]
+    assert "totp" in mails[1]["text"]

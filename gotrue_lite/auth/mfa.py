@@ -4,6 +4,7 @@ verifying them (which steps a session up to aal2), and unenrolling them (upstrea
 from __future__ import annotations
 
 import base64
+import logging
 import io
 import secrets
 import uuid
@@ -25,6 +26,8 @@ from ..store import users as user_store
 from ..store.base import run
 from . import Client, Context, audit, dbcrypt, fields
 from .sessions import token_response
+
+log = logging.getLogger("gotrue_lite.mfa")
 
 # The AMR entry a verified factor of each type adds to a session.
 FACTOR_AMR = {"totp": "totp", "phone": "mfa/phone", "webauthn": "mfa/webauthn"}
@@ -328,6 +331,7 @@ async def _step_up(ctx: Context, client: Client, user: User, claims: dict[str, A
                    found: Challenge, *, credential: dict[str, Any] | None = None) -> dict[str, Any]:
     """A verified factor raises the session to aal2, all in one transaction (upstream
     verify*Factor + updateMFASessionAndClaims)."""
+    completes_enrolment = not factor.verified
     async with ctx.db.transaction() as tx:
         await audit.record(ctx, tx, user, "verification_attempted", {
             "factor_id": factor.id, "challenge_id": found.id, "factor_type": factor.factor_type}, client.ip or "")
@@ -358,6 +362,8 @@ async def _step_up(ctx: Context, client: Client, user: User, claims: dict[str, A
         await session_store.delete_below_aal2(tx, user.id)
         await factor_store.delete_unverified_of_type(tx, user.id, factor.factor_type)
         fresh = await user_store.get(tx, user.id)
+    if completes_enrolment:
+        await _notify(ctx, fresh, "mfa_factor_enrolled", factor.factor_type)
     return token_response(ctx, fresh, session.id, amr, issued, session.created_at)
 
 
@@ -384,4 +390,16 @@ async def unenroll(ctx: Context, client: Client, user: User, session: Session | 
         await audit.record(ctx, tx, user, "factor_unenrolled",
                            {"factor_id": factor.id, "factor_status": factor.status, "session_id": session.id},
                            client.ip or "")
+    await _notify(ctx, user, "mfa_factor_unenrolled", factor.factor_type)
     return {"id": factor.id}
+
+
+async def _notify(ctx: Context, user: User, notice: str, factor_type: str) -> None:
+    """The optional "verification method added/removed" mail; failing to send it fails nothing."""
+    if not ctx.settings.mailer.notifications.get(notice) or not user.email or ctx.mailer is None:
+        return
+    try:
+        await ctx.mailer.send(f"{notice}_notification", user.email,
+                              {"Email": user.email, "FactorType": factor_type, "Data": user.user_metadata})
+    except Exception as exc:  # noqa: BLE001 - upstream logs and carries on
+        log.warning("unable to send the %s notification: %s", notice, exc)
