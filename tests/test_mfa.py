@@ -327,3 +327,12 @@ def test_enrolment_notifications(make_server, backend):
     assert [m["subject"] for m in mails[:2]] == ["A verification method was removed from your account",
                                                   "A new verification method was added to your account"]
     assert "totp" in mails[1]["text"]
+
+
+def test_long_friendly_names_are_refused(server):
+    """gotrue-lite bounds the name (upstream's unique index overflows with a 500 on PostgreSQL)."""
+    token = signup_session(server)["access_token"]
+    import secrets
+    assert_error(call(server, "POST", "/factors", token, {"factor_type": "totp", "friendly_name": secrets.token_hex(8000)}),
+                 400, "validation_failed", "friendly_name is too long (at most 255 characters)")
+    assert enroll_totp(server, token, friendly_name="é" * 255)["friendly_name"] == "é" * 255

@@ -356,7 +356,7 @@ async def update_factor(ctx: Context, actor: Actor, user: User, factor_id: str, 
     factor = await mfa.load_factor(ctx, user, factor_id)
     changes: dict[str, Any] = {}
     if friendly_name:
-        changes["friendly_name"] = friendly_name
+        changes["friendly_name"] = mfa.check_friendly_name(friendly_name)
     if phone and factor.factor_type == "phone":
         changes["phone"] = fields.phone(phone)
     try:

@@ -33,6 +33,8 @@ log = logging.getLogger("gotrue_lite.mfa")
 FACTOR_AMR = {"totp": "totp", "phone": "mfa/phone", "webauthn": "mfa/webauthn"}
 TYPE_NAMES = {"totp": "TOTP", "phone": "Phone", "webauthn": "WebAuthn"}
 BAD_FACTOR_TYPE = "factor_type needs to be totp, phone, or webauthn"
+# gotrue-lite's bound (upstream has none, and a long name overflows the unique index: a 500).
+MAX_FRIENDLY_NAME = 255
 TOTP_PERIOD = 30
 TOTP_DIGITS = 6
 
@@ -91,8 +93,10 @@ async def load_factor(ctx: Context, user: User, factor_id: str) -> Factor:
     return factor
 
 
-def highest_possible_aal(user: User) -> str:
-    return "aal2" if any(f.verified for f in user.factors) else "aal1"
+def check_friendly_name(name: str) -> str:
+    if len(name) > MAX_FRIENDLY_NAME:
+        raise validation(f"friendly_name is too long (at most {MAX_FRIENDLY_NAME} characters)")
+    return name
 
 
 def _no_session_to_enroll() -> APIError:
@@ -165,6 +169,7 @@ async def enroll(ctx: Context, client: Client, user: User, session: Session | No
     if session is None:
         raise _no_session_to_enroll()
     check_enroll_enabled(ctx, params.factor_type)
+    check_friendly_name(params.friendly_name)
     if params.factor_type == "totp":
         return await _enroll_totp(ctx, client, user, session, params)
     if params.factor_type == "phone":
@@ -227,14 +232,23 @@ def _expires_at(ctx: Context, challenge: Challenge) -> int:
 
 async def _write_challenge(ctx: Context, client: Client, user: User, factor: Factor, challenge_id: str | None = None,
                            **extra: Any) -> Challenge:
-    async with ctx.db.transaction() as tx:
-        challenge = await factor_store.create_challenge(tx, {
-            "id": challenge_id or str(uuid.uuid4()), "factor_id": factor.id, "created_at": clock.now(),
-            "ip_address": client.ip or "0.0.0.0", **extra,
-        })
-        await audit.record(ctx, tx, user, "challenge_created",
-                           {"factor_id": factor.id, "factor_status": factor.status}, client.ip or "")
-    return challenge
+    challenge_id = challenge_id or str(uuid.uuid4())
+    for attempt in range(3):
+        try:
+            async with ctx.db.transaction() as tx:
+                challenge = await factor_store.create_challenge(tx, {
+                    "id": challenge_id, "factor_id": factor.id, "created_at": clock.now(),
+                    "ip_address": client.ip or "0.0.0.0", **extra,
+                })
+                await audit.record(ctx, tx, user, "challenge_created",
+                                   {"factor_id": factor.id, "factor_status": factor.status}, client.ip or "")
+            return challenge
+        except UniqueViolation:
+            # last_challenged_at is UNIQUE across all factors (upstream's schema): another
+            # challenge took the same microsecond. A moment later is another value.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def challenge(ctx: Context, client: Client, user: User, factor: Factor, channel: str = "") -> dict[str, Any]:
