@@ -336,3 +336,20 @@ def test_long_friendly_names_are_refused(server):
     assert_error(call(server, "POST", "/factors", token, {"factor_type": "totp", "friendly_name": secrets.token_hex(8000)}),
                  400, "validation_failed", "friendly_name is too long (at most 255 characters)")
     assert enroll_totp(server, token, friendly_name="é" * 255)["friendly_name"] == "é" * 255
+
+
+def test_racing_verifies_of_one_challenge(server):
+    """Eight verifies of one challenge at once: one steps up, the others are refused, never a 500."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    session = signup_session(server)
+    token = session["access_token"]
+    factor = enroll_totp(server, token)
+    ch = challenge(server, token, factor["id"]).json()["id"]
+    code = totp_now(factor["totp"]["secret"])
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: verify(server, token, factor["id"], ch, code), range(8)))
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses.count(200) == 1 and all(s == 422 for s in statuses if s != 200), [r.text for r in answers]
+    assert len(rows(server, "SELECT id FROM refresh_tokens WHERE session_id = $1 AND revoked = false",
+                    claims_of(token)["session_id"])) == 1
