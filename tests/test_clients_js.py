@@ -1058,3 +1058,32 @@ def test_auth_js_mfa_totp(node, make_server, backend):
     assert claims["aal"] == "aal2" and amr_methods(claims) == ["mfa/phone", "password"]
     assert run.ok("aal_phone")["currentLevel"] == "aal2"
     assert [f["id"] for f in run.ok("listFactors_phone")["phone"]] == [phone["id"]]
+
+
+def test_auth_js_mfa_webauthn(node, make_server, backend):
+    """auth-js's mfa.webauthn.register / authenticate, with a software authenticator standing in
+    for navigator.credentials (tests/clients/soft_authenticator.mjs)."""
+    server = make_server(backend, GOTRUE_MFA_WEB_AUTHN_ENROLL_ENABLED="true", GOTRUE_MFA_WEB_AUTHN_VERIFY_ENABLED="true",
+                         GOTRUE_WEBAUTHN_RP_ID="localhost", GOTRUE_WEBAUTHN_RP_DISPLAY_NAME="Example",
+                         GOTRUE_WEBAUTHN_RP_ORIGINS=SITE_URL)
+    run = run_js(node, "auth_js.mjs", "webauthn", server)
+    claims = claims_of(run.ok("register")["access_token"])
+    assert claims["aal"] == "aal2" and amr_methods(claims) == ["mfa/webauthn", "password"]
+    assert "MFA_CHALLENGE_VERIFIED" in run.events("register", "main")
+    # enrol, challenge (creation options), verify (the attestation)
+    assert [(m, p.removeprefix("/auth/v1")) for m, p, _s in run.requests("register")][:3] == [
+        ("POST", "/factors"), ("POST", f"/factors/{run.ok('listFactors')['webauthn'][0]['id']}/challenge"),
+        ("POST", f"/factors/{run.ok('listFactors')['webauthn'][0]['id']}/verify")]
+    assert run.ok("aal_registered")["currentLevel"] == "aal2"
+    [factor] = run.ok("listFactors")["webauthn"]
+    assert factor["friendly_name"] == "security key" and factor["status"] == "verified"
+    aal = run.ok("aal_later")
+    assert (aal["currentLevel"], aal["nextLevel"]) == ("aal1", "aal2")
+    assert claims_of(run.ok("authenticate")["access_token"])["aal"] == "aal2"
+    assert run.ok("aal_authenticated")["currentLevel"] == "aal2"
+    run.error("authenticate_wrong_origin", 422, "mfa_verification_failed")
+    calls = run.ok("authenticator_calls")
+    assert calls[0] == {"kind": "create", "rp": {"name": "Example", "id": "localhost"}, "user": run.email("key")}
+    assert [c["kind"] for c in calls] == ["create", "get", "get"] and calls[1]["allow"] == 1
+    [row] = rows(server, "SELECT web_authn_credential FROM mfa_factors WHERE id = $1", factor["id"])
+    assert row["web_authn_credential"]["authenticator"]["signCount"] == 2

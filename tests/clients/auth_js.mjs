@@ -18,6 +18,9 @@
 //             factors with mfa.enroll, challenge, verify, challengeAndVerify, unenroll, listFactors,
 //             getAuthenticatorAssuranceLevel and the admin mfa.listFactors / deleteFactor (SMS
 //             codes read from the dev outbox)
+//   webauthn  MFA_WEB_AUTHN_*=true, WEBAUTHN_RP_ID=localhost, RP_ORIGINS=http://localhost:3000:
+//             mfa.webauthn.register / authenticate with a software authenticator
+//             (soft_authenticator.mjs) standing in for navigator.credentials
 
 import { createHmac } from 'node:crypto';
 
@@ -28,6 +31,7 @@ import {
   followLink, latestMail, memoryStorage, recordEvents, recordingFetch, scenario, serverUrl,
   secureEmailChange, sessionSummary, step,
 } from './lib.mjs';
+import { SoftAuthenticator } from './soft_authenticator.mjs';
 
 let clientCount = 0;
 
@@ -542,6 +546,32 @@ scenarios.mfa = async () => {
   await step('verify_phone', async () => authData(await phoneUser.mfa.verify({ factorId: phoneFactor.data.id, challengeId: smsChallenge.data.id, code: sms.data.code })));
   await step('aal_phone', async () => phoneUser.mfa.getAuthenticatorAssuranceLevel());
   await step('listFactors_phone', async () => phoneUser.mfa.listFactors());
+};
+
+scenarios.webauthn = async () => {
+  const main = client('main');
+  await main.signUp({ email: email('key'), password: PASSWORD });
+  await main.initialize();
+  const device = new SoftAuthenticator(SITE_URL);
+  device.install();
+  const rp = { rpId: 'localhost', rpOrigins: [SITE_URL] };
+
+  await step('register', async () => authData(await main.mfa.webauthn.register({ friendlyName: 'security key', webauthn: rp })));
+  await step('aal_registered', async () => main.mfa.getAuthenticatorAssuranceLevel());
+  await step('listFactors', async () => main.mfa.listFactors());
+  const factorId = (await main.mfa.listFactors()).data.webauthn[0].id;
+  // A later sign-in (the step-up above logged out the other aal1 sessions) steps up with the key.
+  const later = client('later');
+  await later.signInWithPassword({ email: email('key'), password: PASSWORD });
+  await step('aal_later', async () => later.mfa.getAuthenticatorAssuranceLevel());
+  await step('authenticate', async () => authData(await later.mfa.webauthn.authenticate({ factorId, webauthn: rp })));
+  await step('aal_authenticated', async () => later.mfa.getAuthenticatorAssuranceLevel());
+  // Another origin's authenticator is refused by the server.
+  const other = client('other');
+  await other.signInWithPassword({ email: email('key'), password: PASSWORD });
+  device.origin = 'https://evil.example';
+  await step('authenticate_wrong_origin', async () => other.mfa.webauthn.authenticate({ factorId, webauthn: rp }));
+  await step('authenticator_calls', async () => device.calls);
 };
 
 // --- run ---------------------------------------------------------------------------------------
