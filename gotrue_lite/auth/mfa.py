@@ -4,8 +4,8 @@ verifying them (which steps a session up to aal2), and unenrolling them (upstrea
 from __future__ import annotations
 
 import base64
-import logging
 import io
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -24,7 +24,7 @@ from ..store import factors as factor_store
 from ..store import sessions as session_store
 from ..store import users as user_store
 from ..store.base import run
-from . import Client, Context, audit, dbcrypt, fields
+from . import Client, Context, audit, dbcrypt, fields, mfa_phone, webauthn
 from .sessions import token_response
 
 log = logging.getLogger("gotrue_lite.mfa")
@@ -254,16 +254,12 @@ async def _write_challenge(ctx: Context, client: Client, user: User, factor: Fac
 async def challenge(ctx: Context, client: Client, user: User, factor: Factor, channel: str = "") -> dict[str, Any]:
     check_verify_enabled(ctx, factor.factor_type)
     if factor.factor_type == "phone":
-        from . import mfa_phone
-
         # The SMS goes out before the row is written, as upstream.
         challenge_id = str(uuid.uuid4())
         extra = await mfa_phone.send_code(ctx, factor, channel, challenge_id)
         created = await _write_challenge(ctx, client, user, factor, challenge_id, **extra)
         return {"id": created.id, "type": "phone", "expires_at": _expires_at(ctx, created)}
     if factor.factor_type == "webauthn":
-        from . import webauthn
-
         options, session_data = webauthn.begin(ctx, user, factor)
         created = await _write_challenge(ctx, client, user, factor, web_authn_session_data=session_data)
         return {"id": created.id, "type": "webauthn", "expires_at": _expires_at(ctx, created), "webauthn": options}
@@ -316,8 +312,6 @@ async def verify(ctx: Context, client: Client, user: User, claims: dict[str, Any
         raise validation("Code needs to be non-empty")
     check_verify_enabled(ctx, factor.factor_type, verifying=True)
     if factor.factor_type == "webauthn":
-        from . import webauthn
-
         parsed = webauthn.parse_verify_params(webauthn_params)
         webauthn.relying_party(ctx)
         found = await _valid_challenge(ctx, client, factor, challenge_id)
@@ -328,8 +322,6 @@ async def verify(ctx: Context, client: Client, user: User, claims: dict[str, Any
         return await _step_up(ctx, client, user, claims, factor, found, credential=credential)
     found = await _valid_challenge(ctx, client, factor, challenge_id)
     if factor.factor_type == "phone":
-        from . import mfa_phone
-
         valid = await mfa_phone.check_code(ctx, factor, found, code)
         message = "Invalid MFA Phone code entered"
     else:
