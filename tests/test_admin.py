@@ -756,6 +756,10 @@ def test_list_and_delete_factors(server):
     resp = call(server, "DELETE", f"/admin/users/{user_id}/factors/{totp}")
     assert resp.status_code == 200, resp.text
     assert resp.json() == listed
+    [entry] = [r for r in rows(server, "SELECT payload, ip_address FROM audit_log_entries")
+               if r["payload"]["action"] == "factor_deleted"]
+    assert entry["payload"]["actor_id"] == user_id and entry["ip_address"] == "127.0.0.1"
+    assert entry["payload"]["traits"] == {"user_id": user_id, "factor_id": totp}
     assert [f["id"] for f in call(server, "GET", f"/admin/users/{user_id}/factors").json()] == [pending]
     [row] = rows(server, "SELECT aal, factor_id FROM sessions WHERE id = $1", session_id)
     assert row == {"aal": "aal1", "factor_id": None}

@@ -153,10 +153,11 @@ async def get_factors(request: web.Request) -> web.Response:
 
 
 async def delete_factor(request: web.Request) -> web.Response:
-    await _admin(request)
+    _actor, claims = await _admin(request)
     ctx = ctx_of(request)
     user = await admin.load_user(ctx, request.match_info["user_id"])
-    return web.json_response(await admin.delete_factor(ctx, user, request.match_info["factor_id"]))
+    return web.json_response(await admin.delete_factor(ctx, client(request, claims), user,
+                                                       request.match_info["factor_id"]))
 
 
 async def put_factor(request: web.Request) -> web.Response:

@@ -339,13 +339,14 @@ async def delete_user(ctx: Context, actor: Actor, user: User, *, soft: bool) -> 
 
 # --- factors -------------------------------------------------------------------------------
 
-async def delete_factor(ctx: Context, user: User, factor_id: str) -> dict[str, Any]:
+async def delete_factor(ctx: Context, client: Client, user: User, factor_id: str) -> dict[str, Any]:
     """Remove a factor, whatever the caller's aal; sessions it had raised to aal2 fall back to aal1."""
     factor = await mfa.load_factor(ctx, user, factor_id)
     async with ctx.db.transaction() as tx:
         await factor_store.delete(tx, factor, mfa.FACTOR_AMR[factor.factor_type])
-        # Upstream records the factor's owner as the actor of factor_deleted.
-        await audit.record(ctx, tx, user, "factor_deleted", {"factor_id": factor.id, "factor_type": factor.factor_type})
+        # Upstream records the factor's owner as the actor of factor_deleted, with the address.
+        await audit.record(ctx, tx, user, "factor_deleted", {"user_id": user.id, "factor_id": factor.id},
+                           client.ip or "")
     return factor.to_json()
 
 
