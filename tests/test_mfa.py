@@ -353,3 +353,19 @@ def test_racing_verifies_of_one_challenge(server):
     assert statuses.count(200) == 1 and all(s == 422 for s in statuses if s != 200), [r.text for r in answers]
     assert len(rows(server, "SELECT id FROM refresh_tokens WHERE session_id = $1 AND revoked = false",
                     claims_of(token)["session_id"])) == 1
+
+
+def test_a_token_without_a_session(server):
+    """Upstream's 500s for session-less tokens (PHONE-MFA.md §7), with nothing written."""
+    from helpers import mint
+
+    session = signup_session(server)
+    factor = enroll_totp(server, session["access_token"])
+    sessionless = mint({"sub": session["user"]["id"], "role": "authenticated", "aud": "authenticated"})
+    ch = challenge(server, sessionless, factor["id"]).json()["id"]
+    assert_error(verify(server, sessionless, factor["id"], ch, totp_now(factor["totp"]["secret"])), 500,
+                 "unexpected_failure", "Cannot read SessionId claim as UUID")
+    assert rows(server, "SELECT status FROM mfa_factors WHERE id = $1", factor["id"]) == [{"status": "unverified"}]
+    assert rows(server, "SELECT verified_at FROM mfa_challenges WHERE id = $1", ch) == [{"verified_at": None}]
+    assert_error(call(server, "DELETE", f"/factors/{factor['id']}", sessionless), 500, "unexpected_failure",
+                 "A valid session and factor are required to unenroll a factor")

@@ -36,8 +36,9 @@ async def post_challenge(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     factor = await mfa.load_factor(ctx, user, request.match_info["factor_id"])
     channel = ""
-    if factor.factor_type == "phone" and ctx.settings.mfa.phone_verify_enabled:
-        # Only the phone challenge reads a body (an empty one is bad JSON there).
+    if factor.factor_type in ("phone", "webauthn") and mfa.verify_enabled(ctx, factor.factor_type):
+        # Upstream's phone and WebAuthn challenges read a body (an empty one is bad JSON there);
+        # WebAuthn's `webauthn: {rpId, rpOrigins}` from auth-js is not used (GOTRUE_WEBAUTHN_RP_*).
         channel = (await json_body(request)).text("channel")
     return web.json_response(await mfa.challenge(ctx, client(request, claims), user, factor, channel))
 

@@ -66,6 +66,10 @@ def check_enroll_enabled(ctx: Context, factor_type: str) -> None:
                        f"MFA enroll is disabled for {TYPE_NAMES[factor_type]}")
 
 
+def verify_enabled(ctx: Context, factor_type: str) -> bool:
+    return factor_type in TYPE_NAMES and _switch(ctx, factor_type, "verify")
+
+
 def check_verify_enabled(ctx: Context, factor_type: str, *, verifying: bool = False) -> None:
     if factor_type not in TYPE_NAMES:
         raise validation(BAD_FACTOR_TYPE)
