@@ -1258,8 +1258,23 @@ def _finish(values: dict[str, Any], cwd: Path) -> None:
             "GOTRUE_SECURITY_CAPTCHA_SECRET: required when GOTRUE_SECURITY_CAPTCHA_ENABLED is true"
         )
     _check_db_encryption(values)
+    _check_mfa_phone_template(values)
     for hook in _HOOKS:
         _check_hook(hook, values)
+
+
+def _check_mfa_phone_template(values: dict[str, Any]) -> None:
+    """Upstream parses GOTRUE_MFA_PHONE_TEMPLATE at start-up when phone MFA is on; errors stop it."""
+    if not (values["mfa.phone_enroll_enabled"] or values["mfa.phone_verify_enabled"]):
+        return
+    import jinja2
+
+    from .mail.gotemplate import GoTemplateError, go_to_jinja
+
+    try:
+        jinja2.Environment().parse(go_to_jinja(values["mfa.phone_template"] or "Your code is {{ .Code }}"))
+    except (GoTemplateError, jinja2.TemplateError) as exc:
+        raise ConfigError(f"GOTRUE_MFA_PHONE_TEMPLATE: {exc}") from None
 
 
 def _check_db_encryption(values: dict[str, Any]) -> None:

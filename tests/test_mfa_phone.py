@@ -147,3 +147,13 @@ def test_phone_factor_through_twilio_verify(make_server, backend, sms_vendor):
     resp = call(server, "POST", f"/factors/{factor['id']}/verify", token, {"challenge_id": ch["id"], "code": code})
     assert resp.status_code == 200, resp.text
     assert claims_of(resp.json()["access_token"])["aal"] == "aal2"
+
+
+def test_a_broken_phone_template_stops_the_start():
+    from gotrue_lite.config import ConfigError, load_settings
+
+    env = {"GOTRUE_MFA_PHONE_ENROLL_ENABLED": "true", "GOTRUE_MFA_PHONE_TEMPLATE": "Code {{ .Code "}
+    with pytest.raises(ConfigError, match="GOTRUE_MFA_PHONE_TEMPLATE"):
+        load_settings(None, env, dotenv=False)
+    # Only read while phone MFA is on, as upstream.
+    assert load_settings(None, {"GOTRUE_MFA_PHONE_TEMPLATE": "Code {{ .Code "}, dotenv=False).mfa.phone_template
