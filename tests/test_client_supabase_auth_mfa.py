@@ -3,6 +3,7 @@ levels, unenrol and the admin factor API, on both stores."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
@@ -57,7 +58,8 @@ def test_supabase_auth_mfa_totp(server, client_for):
         main.mfa.verify({"factor_id": enrolled.id, "challenge_id": challenge.id,
                          "code": "000000" if totp.now() != "000000" else "111111"})
     assert api_error(excinfo) == (422, "mfa_verification_failed")
-    verified = main.mfa.verify({"factor_id": enrolled.id, "challenge_id": challenge.id, "code": totp.now()})
+    used = totp.now()
+    verified = main.mfa.verify({"factor_id": enrolled.id, "challenge_id": challenge.id, "code": used})
     assert claims_of(verified.access_token)["aal"] == "aal2"
     aal = main.mfa.get_authenticator_assurance_level()
     assert (aal.current_level, aal.next_level) == ("aal2", "aal2")
@@ -75,7 +77,11 @@ def test_supabase_auth_mfa_totp(server, client_for):
     with pytest.raises(AuthApiError) as excinfo:
         later.mfa.unenroll({"factor_id": enrolled.id})
     assert api_error(excinfo) == (422, "insufficient_aal")
-    later.mfa.challenge_and_verify({"factor_id": enrolled.id, "code": totp.now()})
+    # A spent code is refused even through a new challenge; the next one (inside the window) works.
+    with pytest.raises(AuthApiError) as excinfo:
+        later.mfa.challenge_and_verify({"factor_id": enrolled.id, "code": used})
+    assert api_error(excinfo) == (422, "mfa_verification_failed")
+    later.mfa.challenge_and_verify({"factor_id": enrolled.id, "code": totp.at(time.time() + 30)})
     assert later.mfa.get_authenticator_assurance_level().current_level == "aal2"
 
     # The admin sees and deletes factors.

@@ -1032,6 +1032,7 @@ def test_auth_js_mfa_totp(node, make_server, backend):
     assert (aal["currentLevel"], aal["nextLevel"]) == ("aal1", "aal2")
     run.error("enroll_at_aal1", 403, "insufficient_aal")
     run.error("unenroll_at_aal1", 422, "insufficient_aal")
+    run.error("challengeAndVerify_replayed", 422, "mfa_verification_failed")
     assert claims_of(run.ok("challengeAndVerify")["access_token"])["aal"] == "aal2"
     assert run.ok("aal_later")["currentLevel"] == "aal2"
 

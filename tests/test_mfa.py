@@ -369,3 +369,37 @@ def test_a_token_without_a_session(server):
     assert rows(server, "SELECT verified_at FROM mfa_challenges WHERE id = $1", ch) == [{"verified_at": None}]
     assert_error(call(server, "DELETE", f"/factors/{factor['id']}", sessionless), 500, "unexpected_failure",
                  "A valid session and factor are required to unenroll a factor")
+
+
+def test_a_code_works_once(server):
+    """gotrue-lite refuses a TOTP code already accepted for the factor, even through a new
+    challenge (upstream accepts it again inside the window); the next step's code works."""
+    session = signup_session(server)
+    token = session["access_token"]
+    factor = enroll_totp(server, token)
+    secret = factor["totp"]["secret"]
+    used = totp_now(secret)
+    assert verify(server, token, factor["id"], challenge(server, token, factor["id"]).json()["id"], used).status_code == 200
+    ch = challenge(server, token, factor["id"]).json()["id"]
+    assert_error(verify(server, token, factor["id"], ch, used), 422, "mfa_verification_failed",
+                 "Invalid TOTP code entered")
+    # The previous step's code is older than the one used: refused too.
+    previous = pyotp.TOTP(secret).at(clock.now(), counter_offset=-1)
+    if previous != used:
+        assert_error(verify(server, token, factor["id"], ch, previous), 422, "mfa_verification_failed")
+    following = pyotp.TOTP(secret).at(clock.now(), counter_offset=1)
+    assert verify(server, token, factor["id"], ch, following).status_code == 200
+
+
+def test_used_steps_forget_and_stay_bounded():
+    from gotrue_lite.ratelimit import UsedSteps
+
+    now = [0.0]
+    used = UsedSteps(ttl=120, max_entries=2, clock=lambda: now[0])
+    assert used.claim("f1", 10) and not used.claim("f1", 10) and not used.claim("f1", 9)
+    assert used.claim("f1", 11) and used.claim("f2", 11)
+    now[0] = 121.0  # long past any window: forgotten
+    assert used.claim("f1", 10) and len(used) == 1
+    used.claim("f2", 1)
+    used.claim("f3", 1)
+    assert len(used) == 2  # the oldest key made room

@@ -273,17 +273,35 @@ async def challenge(ctx: Context, client: Client, user: User, factor: Factor, ch
 
 # --- verify --------------------------------------------------------------------------------
 
-def totp_valid(secret: str, code: str) -> bool:
-    """pquerna's ValidateCustom with SHA-1, 6 digits, 30 s and one step of skew either way."""
+def totp_step(secret: str, code: str) -> int | None:
+    """The time step `code` belongs to, checked as pquerna's ValidateCustom does (SHA-1, 6
+    digits, 30 s, one step of skew either way), or None when it is not valid now."""
     code = code.strip()
     if len(code) != TOTP_DIGITS:
-        return False
+        return None
     secret = secret.strip().upper()
+    now = clock.now()
     try:
         totp = pyotp.TOTP(secret + "=" * (-len(secret) % 8), digits=TOTP_DIGITS, interval=TOTP_PERIOD)
-        return totp.verify(code, for_time=clock.now(), valid_window=1)
-    except (ValueError, TypeError):  # a secret that is no base32 (written by hand?) checks nothing
+        current = totp.timecode(now)
+        matched = None
+        # Every candidate is computed and compared in constant time, whichever matches.
+        for step in (current, current + 1, current - 1):
+            if crypto.equal(totp.generate_otp(step), code) and matched is None:
+                matched = step
+        return matched
+    except ValueError:  # a secret that is no base32 (written by hand?) checks nothing
+        return None
+
+
+def _totp_accepted(ctx: Context, factor: Factor, code: str) -> bool:
+    secret, _stale_key = dbcrypt.open_(ctx.settings, factor.id, factor.secret or "")
+    step = totp_step(secret, code)
+    if step is None:
         return False
+    # gotrue-lite refuses a code already accepted for this factor, even through a new challenge
+    # (RFC 6238 §5.2; upstream keeps no record and accepts it again inside the window).
+    return ctx.used_totp_steps is None or ctx.used_totp_steps.claim(factor.id, step)
 
 
 async def _valid_challenge(ctx: Context, client: Client, factor: Factor, challenge_id: str | None) -> Challenge:
@@ -329,8 +347,7 @@ async def verify(ctx: Context, client: Client, user: User, claims: dict[str, Any
         valid = await mfa_phone.check_code(ctx, factor, found, code)
         message = "Invalid MFA Phone code entered"
     else:
-        secret, _stale_key = dbcrypt.open_(ctx.settings, factor.id, factor.secret or "")
-        valid = totp_valid(secret, code)
+        valid = _totp_accepted(ctx, factor, code)
         message = "Invalid TOTP code entered"
     if not valid:
         raise APIError(422, "mfa_verification_failed", message)

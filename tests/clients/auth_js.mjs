@@ -502,7 +502,8 @@ scenarios.mfa = async () => {
   const challenged = await step('challenge', async () => main.mfa.challenge({ factorId }));
   const wrong = totp(secret) === '000000' ? '111111' : '000000';
   await step('verify_wrong', async () => main.mfa.verify({ factorId, challengeId: challenged.data.id, code: wrong }));
-  await step('verify', async () => authData(await main.mfa.verify({ factorId, challengeId: challenged.data.id, code: totp(secret) })));
+  const usedCode = totp(secret);
+  await step('verify', async () => authData(await main.mfa.verify({ factorId, challengeId: challenged.data.id, code: usedCode })));
   await step('verify_reused_challenge', async () => main.mfa.verify({ factorId, challengeId: challenged.data.id, code: totp(secret) }));
   await step('session_after_verify', async () => session(main));
   await step('aal_after', async () => main.mfa.getAuthenticatorAssuranceLevel());
@@ -515,7 +516,9 @@ scenarios.mfa = async () => {
   await step('aal_signin', async () => later.mfa.getAuthenticatorAssuranceLevel());
   await step('enroll_at_aal1', async () => later.mfa.enroll({ factorType: 'totp', friendlyName: 'second' }));
   await step('unenroll_at_aal1', async () => later.mfa.unenroll({ factorId }));
-  await step('challengeAndVerify', async () => authData(await later.mfa.challengeAndVerify({ factorId, code: totp(secret) })));
+  // The code main used is spent, even through a new challenge; the next one (still in the window) works.
+  await step('challengeAndVerify_replayed', async () => later.mfa.challengeAndVerify({ factorId, code: usedCode }));
+  await step('challengeAndVerify', async () => authData(await later.mfa.challengeAndVerify({ factorId, code: totp(secret, Date.now() + 30_000) })));
   await step('aal_later', async () => later.mfa.getAuthenticatorAssuranceLevel());
 
   // Pending factors, unenrolled by the user or deleted by an admin.
