@@ -8,7 +8,6 @@ import uuid
 from datetime import timedelta
 
 import pyotp
-import pytest
 
 from gotrue_lite import clock
 from helpers import (

@@ -3,7 +3,6 @@ outbox, Twilio and Twilio Verify fakes speaking the vendors' wire format), verif
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import httpx

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from helpers import (
-    V2, assert_error, bearer, claims_of, mint, new_email, shared, signup_session, sql,  # noqa: F401
+    V2, assert_error, bearer, new_email, shared, signup_session, sql,  # noqa: F401
     utcnow,
 )
 
