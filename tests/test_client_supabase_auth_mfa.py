@@ -3,6 +3,7 @@ levels, unenrol and the admin factor API, on both stores."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -114,3 +115,25 @@ def test_supabase_auth_mfa_phone(make_server, backend, client_for):
     assert claims["aal"] == "aal2" and claims["amr"][0]["method"] == "mfa/phone"
     assert [f.id for f in client.mfa.list_factors().phone] == [enrolled.id]
     assert client.mfa.get_authenticator_assurance_level().current_level == "aal2"
+
+
+def test_async_client_mfa_totp(server):
+    from supabase_auth import AsyncGoTrueClient
+
+    async def flow() -> None:
+        client = AsyncGoTrueClient(url=server.url, auto_refresh_token=False, persist_session=False,
+                                   headers={"apikey": server.anon_key})
+        try:
+            await client.sign_up({"email": f"mfa-{uuid.uuid4().hex[:12]}@example.com", "password": PASSWORD})
+            enrolled = await client.mfa.enroll({"factor_type": "totp", "friendly_name": "app"})
+            verified = await client.mfa.challenge_and_verify(
+                {"factor_id": enrolled.id, "code": pyotp.TOTP(enrolled.totp.secret).now()})
+            assert claims_of(verified.access_token)["aal"] == "aal2"
+            aal = await client.mfa.get_authenticator_assurance_level()
+            assert (aal.current_level, aal.next_level) == ("aal2", "aal2")
+            assert [f.id for f in (await client.mfa.list_factors()).totp] == [enrolled.id]
+            assert (await client.mfa.unenroll({"factor_id": enrolled.id})).id == enrolled.id
+        finally:
+            await client.close()
+
+    asyncio.run(flow())
