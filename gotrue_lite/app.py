@@ -16,7 +16,7 @@ from .auth.recent_users import RecentUsers
 from .config import ConfigError
 from .mail import MAILER, Mailer
 from .outbound import new_client
-from .ratelimit import EndpointLimits, SendBudget, SignInGuard
+from .ratelimit import EndpointLimits, SendBudget, SignInGuard, UsedSteps
 from .sms.factory import build as build_sms
 from .store import Database, open_database
 from .store.migrate import apply_migrations
@@ -64,7 +64,8 @@ def create_app(settings, db: Database | None = None) -> web.Application:
                            signin_guard=signin_guard,
                            recent_users=RecentUsers(database, settings.lite.user_cache_ttl.total_seconds()),
                            http=http, sms=build_sms(settings, http, mailer.dev_box),
-                           sms_budget=SendBudget(settings.rate_limit.sms_sent))
+                           sms_budget=SendBudget(settings.rate_limit.sms_sent),
+                           used_totp_steps=UsedSteps())
         yield
         await mailer.close()  # finishes pending dev-mailbox writes, which need the database
         await http.close()

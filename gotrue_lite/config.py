@@ -225,6 +225,11 @@ class SecuritySettings:
     captcha_provider: str
     captcha_secret: str = field(repr=False)
     captcha_timeout: timedelta
+    # Column encryption (TOTP secrets, phone MFA codes), upstream's DatabaseEncryptionConfiguration
+    db_encryption_encrypt: bool
+    db_encryption_encryption_key_id: str
+    db_encryption_encryption_key: str = field(repr=False)
+    db_encryption_decryption_keys: dict[str, str] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +265,18 @@ class MfaSettings:
     challenge_expiry_duration: int
     factor_expiry_duration: timedelta
     rate_limit_challenge_and_verify: float
+    phone_otp_length: int
+    phone_max_frequency: timedelta
+    phone_template: str
+    web_authn_enroll_enabled: bool
+    web_authn_verify_enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WebAuthnSettings:
+    rp_id: str
+    rp_display_name: str
+    rp_origins: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +327,7 @@ class Settings:
     sessions: SessionsSettings
     rate_limit: RateLimitSettings
     mfa: MfaSettings
+    webauthn: WebAuthnSettings
     cors: CorsSettings
     hooks: dict[str, HookSettings]
     lite: LiteSettings
@@ -990,6 +1008,10 @@ def _declare() -> list[_Setting]:
         _S("security.captcha_secret", _str, "", secret=True, fix=str.strip),
         # Upstream's verifier gives a zero timeout 10 s (a negative one means none, as in Go).
         _S("security.captcha_timeout", _duration, timedelta(seconds=10), fix=_zero_to(timedelta(seconds=10))),
+        _S("security.db_encryption_encrypt", _bool, False),
+        _S("security.db_encryption_encryption_key_id", _str, ""),
+        _S("security.db_encryption_encryption_key", _str, "", secret=True),
+        _S("security.db_encryption_decryption_keys", _map, {}, secret=True),
         # sessions — None means "no limit"; 0 is refused, as in Go.
         _S("sessions.timebox", _positive_duration, None),
         _S("sessions.inactivity_timeout", _positive_duration, None),
@@ -1017,6 +1039,14 @@ def _declare() -> list[_Setting]:
         _S("mfa.factor_expiry_duration", _duration, timedelta(seconds=300),
            fix=_at_least(timedelta(seconds=300))),
         _S("mfa.rate_limit_challenge_and_verify", _float, 15.0),
+        _S("mfa.phone_otp_length", _int, 6, fix=_within(6, 10, 6)),
+        _S("mfa.phone_max_frequency", _duration, _MINUTE, fix=lambda v: v if v > timedelta(0) else _MINUTE),
+        _S("mfa.phone_template", _str, "Your code is {{ .Code }}"),
+        _S("mfa.web_authn_enroll_enabled", _bool, False),
+        _S("mfa.web_authn_verify_enabled", _bool, False),
+        _S("webauthn.rp_id", _str, ""),
+        _S("webauthn.rp_display_name", _str, ""),
+        _S("webauthn.rp_origins", _list(), ()),
         _S("cors.allowed_headers", _list(), ()),
         # lite — gotrue-lite's own settings, never under a name upstream could take.
         _S("lite.captcha_verify_url", _url(("http", "https")), "", blank_unset=True),  # "": the provider's
@@ -1406,8 +1436,47 @@ def _finish(values: dict[str, Any], cwd: Path) -> None:
         raise ConfigError(
             "GOTRUE_SECURITY_CAPTCHA_SECRET: required when GOTRUE_SECURITY_CAPTCHA_ENABLED is true"
         )
+    _check_db_encryption(values)
+    _check_mfa_phone_template(values)
     for hook in _HOOKS:
         _check_hook(hook, values)
+
+
+def _check_mfa_phone_template(values: dict[str, Any]) -> None:
+    """Upstream parses GOTRUE_MFA_PHONE_TEMPLATE at start-up when phone MFA is on; errors stop it."""
+    if not (values["mfa.phone_enroll_enabled"] or values["mfa.phone_verify_enabled"]):
+        return
+    import jinja2
+
+    from .mail.gotemplate import GoTemplateError, go_to_jinja
+
+    try:
+        jinja2.Environment().parse(go_to_jinja(values["mfa.phone_template"] or "Your code is {{ .Code }}"))
+    except (GoTemplateError, jinja2.TemplateError) as exc:
+        raise ConfigError(f"GOTRUE_MFA_PHONE_TEMPLATE: {exc}") from None
+
+
+def _check_db_encryption(values: dict[str, Any]) -> None:
+    """Upstream DatabaseEncryptionConfiguration.Validate: every key 256 bits, base64url."""
+    def decoded(name: str, key: str) -> bytes:
+        try:
+            raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+        except ValueError:
+            raise ConfigError(f"{name}: not base64url") from None
+        if len(raw) != 32:
+            raise ConfigError(f"{name}: the key is not 256 bits")
+        return raw
+
+    keys = values["security.db_encryption_decryption_keys"] or {}
+    if values["security.db_encryption_encrypt"]:
+        key_id = values["security.db_encryption_encryption_key_id"]
+        if not key_id:
+            raise ConfigError("GOTRUE_SECURITY_DB_ENCRYPTION_ENCRYPTION_KEY_ID: required when encrypting")
+        decoded("GOTRUE_SECURITY_DB_ENCRYPTION_ENCRYPTION_KEY", values["security.db_encryption_encryption_key"] or "")
+        if not keys.get(key_id):
+            raise ConfigError("GOTRUE_SECURITY_DB_ENCRYPTION_DECRYPTION_KEYS: must also hold the encryption key")
+    for key_id, key in keys.items():
+        decoded(f"GOTRUE_SECURITY_DB_ENCRYPTION_DECRYPTION_KEYS ({key_id})", key)
 
 
 def _database_target(url: str, cwd: Path) -> tuple[str, str | None]:

@@ -77,8 +77,16 @@ class Factor:
     updated_at: datetime
     phone: str | None = None
     last_challenged_at: datetime | None = None
+    # Never shown: the TOTP secret (maybe an encrypted-string JSON) and the WebAuthn credential.
+    secret: str | None = field(default=None, repr=False)
+    web_authn_credential: dict[str, Any] | None = field(default=None, repr=False)
+    web_authn_aaguid: str | None = None
 
     from_row = classmethod(_from_row)
+
+    @property
+    def verified(self) -> bool:
+        return self.status == "verified"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id}
@@ -90,7 +98,22 @@ class Factor:
         out["factor_type"] = self.factor_type
         out["phone"] = self.phone or ""
         out["last_challenged_at"] = iso(self.last_challenged_at)
+        if self.web_authn_aaguid:
+            out["web_authn_aaguid"] = self.web_authn_aaguid
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    id: str
+    factor_id: str
+    created_at: datetime
+    ip_address: str
+    verified_at: datetime | None = None
+    otp_code: str | None = field(default=None, repr=False)  # phone: the code sent (maybe encrypted)
+    web_authn_session_data: dict[str, Any] | None = None
+
+    from_row = classmethod(_from_row)
 
 
 @dataclass(frozen=True, slots=True)

@@ -323,3 +323,39 @@ class SignInGuard:
             if last >= cutoff and len(entries) <= self.max_entries:
                 return
             del entries[oldest]
+
+
+class UsedSteps:
+    """The newest TOTP time step each factor has accepted, so that a code works once (RFC 6238
+    §5.2): a step at or before it is refused. An entry is only needed while its step could
+    still verify (the window is one step either side), so it is forgotten after `ttl` seconds.
+
+    Kept in this process; a deployment of several servers would put a shared store behind the
+    same `claim` (until then a code could be replayed once against another server).
+    """
+
+    def __init__(self, ttl: float = 120.0, *, max_entries: int = MAX_ENTRIES, clock=monotonic) -> None:
+        self.ttl = ttl
+        self.max_entries = max(1, max_entries)
+        self._clock = clock
+        self._steps: OrderedDict[str, tuple[int, float]] = OrderedDict()  # key -> (step, until)
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def claim(self, key: str, step: int) -> bool:
+        """Record `step` for `key`; False (and nothing recorded) if it, or a later one, was used."""
+        now = self._clock()
+        while self._steps:  # oldest first: expired entries leave from the front
+            first_key, (_step, until) = next(iter(self._steps.items()))
+            if until > now:
+                break
+            del self._steps[first_key]
+        found = self._steps.get(key)
+        if found is not None and found[1] > now and found[0] >= step:
+            return False
+        self._steps.pop(key, None)
+        self._steps[key] = (step, now + self.ttl)
+        if len(self._steps) > self.max_entries:
+            self._steps.popitem(last=False)
+        return True

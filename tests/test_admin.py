@@ -756,6 +756,10 @@ def test_list_and_delete_factors(server):
     resp = call(server, "DELETE", f"/admin/users/{user_id}/factors/{totp}")
     assert resp.status_code == 200, resp.text
     assert resp.json() == listed
+    [entry] = [r for r in rows(server, "SELECT payload, ip_address FROM audit_log_entries")
+               if r["payload"]["action"] == "factor_deleted"]
+    assert entry["payload"]["actor_id"] == user_id and entry["ip_address"] == "127.0.0.1"
+    assert entry["payload"]["traits"] == {"user_id": user_id, "factor_id": totp}
     assert [f["id"] for f in call(server, "GET", f"/admin/users/{user_id}/factors").json()] == [pending]
     [row] = rows(server, "SELECT aal, factor_id FROM sessions WHERE id = $1", session_id)
     assert row == {"aal": "aal1", "factor_id": None}
@@ -773,6 +777,50 @@ def test_list_and_delete_factors(server):
                  "factor_id must be an UUID")
     assert_error(call(server, "GET", f"/admin/users/{uuid.uuid4()}/factors"), 404, "user_not_found")
     assert_error(call(server, "GET", "/admin/users/x/factors"), 404, "validation_failed")
+
+
+def test_update_factor(server):
+    """PUT …/factors/{id}: a new name for any factor, a new (normalised) number for phone factors."""
+    user = create(server, email=new_email(), email_confirm=True)
+    user_id = user["id"]
+    totp = insert_factor(server, user_id)
+    phone = insert_factor(server, user_id, factor_type="phone", status="verified", name="mobile")
+    sql(server, "UPDATE mfa_factors SET phone = $1 WHERE id = $2", "15555550100", phone)
+
+    resp = call(server, "PUT", f"/admin/users/{user_id}/factors/{totp}", {"friendly_name": "work laptop"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["friendly_name"] == "work laptop" and resp.json()["id"] == totp
+    # A phone number on a TOTP factor is ignored; an empty name changes nothing.
+    resp = call(server, "PUT", f"/admin/users/{user_id}/factors/{totp}", {"friendly_name": "", "phone": "+1 555 555 0199"})
+    assert resp.status_code == 200 and resp.json()["friendly_name"] == "work laptop" and resp.json()["phone"] == ""
+
+    resp = call(server, "PUT", f"/admin/users/{user_id}/factors/{phone}", {"phone": "+1 555 555 0101"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["phone"] == "15555550101" and resp.json()["friendly_name"] == "mobile"
+    assert rows(server, "SELECT phone FROM mfa_factors WHERE id = $1", phone) == [{"phone": "15555550101"}]
+
+    # Bad input: nothing written.
+    assert_error(call(server, "PUT", f"/admin/users/{user_id}/factors/{phone}", {"phone": "12ab"}), 400,
+                 "validation_failed", "Invalid phone number format (E.164 required)")
+    assert_error(call(server, "PUT", f"/admin/users/{user_id}/factors/{phone}", {"friendly_name": "work laptop"}),
+                 422, "mfa_factor_name_conflict")
+    assert rows(server, "SELECT friendly_name, phone FROM mfa_factors WHERE id = $1", phone) == [
+        {"friendly_name": "mobile", "phone": "15555550101"}]
+    assert_error(call(server, "PUT", f"/admin/users/{user_id}/factors/{phone}", {"friendly_name": 3}), 400, "bad_json")
+    other = create(server, email=new_email())
+    assert_error(call(server, "PUT", f"/admin/users/{other['id']}/factors/{phone}", {"friendly_name": "x"}), 404,
+                 "mfa_factor_not_found", "Factor not found")
+    assert_error(call(server, "PUT", f"/admin/users/{user_id}/factors/nope", {"friendly_name": "x"}), 404,
+                 "validation_failed", "factor_id must be an UUID")
+    resp = httpx.put(f"{server.url}/admin/users/{user_id}/factors/{phone}", json={"friendly_name": "x"},
+                     headers=bearer(signup_session(server)["access_token"]), timeout=TIMEOUT)
+    assert_error(resp, 403, "not_admin")
+
+    entries = rows(server, "SELECT payload FROM audit_log_entries")
+    updates = [e["payload"] for e in entries if e["payload"]["action"] == "factor_updated"]
+    assert len(updates) == 3
+    assert {"user_id": user_id, "factor_id": phone, "factor_type": "phone"} in [u["traits"] for u in updates]
+    assert all(u["actor_username"] == "service_role" and u["log_type"] == "factor" for u in updates)
 
 
 # --- POST /admin/generate_link -------------------------------------------------------------

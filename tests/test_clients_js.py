@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from helpers import b64url
+from helpers import b64url, claims_of, rows
 
 CLIENTS = Path(__file__).parent / "clients"
 SITE_URL = "http://localhost:3000"
@@ -1068,3 +1069,98 @@ def test_supabase_js_phone_flows(node, make_server, backend):
     run, numbers, server = phone_run(node, make_server, backend, "supabase_js.mjs", "phone", 4)
     assert_gateway_requests(run, server)
     assert_phone_flows(run, numbers)
+
+
+def test_auth_js_mfa_totp(node, make_server, backend):
+    """auth-js's mfa namespace with TOTP codes computed in Node (RFC 6238), and the admin's."""
+    server = make_server(backend, GOTRUE_MFA_PHONE_ENROLL_ENABLED="true", GOTRUE_MFA_PHONE_VERIFY_ENABLED="true")
+    run = run_js(node, "auth_js.mjs", "mfa", server)
+    email = run.email("mfa")
+
+    assert run.ok("aal_before")["currentLevel"] == "aal1" and run.ok("aal_before")["nextLevel"] == "aal1"
+    enrolled = run.ok("enroll")
+    assert enrolled["type"] == "totp" and enrolled["friendly_name"] == "phone app"
+    # auth-js prefixes the raw SVG the server sends.
+    assert enrolled["totp"]["qr_code"].startswith("data:image/svg+xml;utf-8,<?xml")
+    assert enrolled["totp"]["uri"].startswith(f"otpauth://totp/Example:{email}?algorithm=SHA1&digits=6&issuer=Example")
+    run.error("enroll_duplicate_name", 422, "mfa_factor_name_conflict")
+    pending = run.ok("listFactors_pending")
+    assert [f["status"] for f in pending["all"]] == ["unverified"] and pending["totp"] == []
+
+    challenge = run.ok("challenge")
+    assert challenge["type"] == "totp" and challenge["expires_at"] > time.time()
+    run.error("verify_wrong", 422, "mfa_verification_failed")
+    stepped = run.ok("verify")
+    claims = claims_of(stepped["access_token"])
+    assert claims["aal"] == "aal2" and amr_methods(claims) == ["totp", "password"]
+    assert "MFA_CHALLENGE_VERIFIED" in run.events("verify", "main")
+    run.error("verify_reused_challenge", 422, "mfa_ip_address_mismatch")
+    # The client stored the aal2 session it was given.
+    assert run.ok("session_after_verify")["refresh_token"] == stepped["refresh_token"]
+    aal = run.ok("aal_after")
+    assert (aal["currentLevel"], aal["nextLevel"]) == ("aal2", "aal2")
+    assert [m["method"] for m in aal["currentAuthenticationMethods"]] == ["totp", "password"]
+    factors = run.ok("listFactors")
+    assert [f["id"] for f in factors["totp"]] == [enrolled["id"]] and factors["totp"][0]["status"] == "verified"
+    assert run.ok("refreshSession")["session"]["claims"]["aal"] == "aal2"
+
+    aal = run.ok("aal_signin")
+    assert (aal["currentLevel"], aal["nextLevel"]) == ("aal1", "aal2")
+    run.error("enroll_at_aal1", 403, "insufficient_aal")
+    run.error("unenroll_at_aal1", 422, "insufficient_aal")
+    run.error("challengeAndVerify_replayed", 422, "mfa_verification_failed")
+    assert claims_of(run.ok("challengeAndVerify")["access_token"])["aal"] == "aal2"
+    assert run.ok("aal_later")["currentLevel"] == "aal2"
+
+    assert "id" in run.ok("unenroll_pending")
+    listed = run.ok("admin_listFactors")["factors"]
+    assert {f["friendly_name"] for f in listed} == {"phone app", "spare2"}
+    assert run.ok("admin_deleteFactor")["data"]["friendly_name"] == "spare2"
+    run.error("admin_deleteFactor_again", 404, "mfa_factor_not_found")
+
+    assert run.ok("unenroll") == {"id": enrolled["id"]}
+    assert run.ok("refresh_after_unenroll")["session"]["claims"]["aal"] == "aal1"
+    aal = run.ok("aal_after_unenroll")
+    assert (aal["currentLevel"], aal["nextLevel"]) == ("aal1", "aal1")
+    assert run.ok("listFactors_after_unenroll")["all"] == []
+    user_id = claims_of(run.ok("session_after_verify")["access_token"])["sub"]
+    assert rows(server, "SELECT id FROM mfa_factors WHERE user_id = $1", user_id) == []
+
+    phone = run.ok("enroll_phone")
+    assert phone["type"] == "phone" and phone["friendly_name"] == "mobile" and phone["phone"].startswith("+1555")
+    assert run.ok("challenge_phone")["type"] == "phone"
+    sms = run.ok("sms")
+    assert sms["kind"] == "sms" and len(sms["code"]) == 6
+    claims = claims_of(run.ok("verify_phone")["access_token"])
+    assert claims["aal"] == "aal2" and amr_methods(claims) == ["mfa/phone", "password"]
+    assert run.ok("aal_phone")["currentLevel"] == "aal2"
+    assert [f["id"] for f in run.ok("listFactors_phone")["phone"]] == [phone["id"]]
+
+
+def test_auth_js_mfa_webauthn(node, make_server, backend):
+    """auth-js's mfa.webauthn.register / authenticate, with a software authenticator standing in
+    for navigator.credentials (tests/clients/soft_authenticator.mjs)."""
+    server = make_server(backend, GOTRUE_MFA_WEB_AUTHN_ENROLL_ENABLED="true", GOTRUE_MFA_WEB_AUTHN_VERIFY_ENABLED="true",
+                         GOTRUE_WEBAUTHN_RP_ID="localhost", GOTRUE_WEBAUTHN_RP_DISPLAY_NAME="Example",
+                         GOTRUE_WEBAUTHN_RP_ORIGINS=SITE_URL)
+    run = run_js(node, "auth_js.mjs", "webauthn", server)
+    claims = claims_of(run.ok("register")["access_token"])
+    assert claims["aal"] == "aal2" and amr_methods(claims) == ["mfa/webauthn", "password"]
+    assert "MFA_CHALLENGE_VERIFIED" in run.events("register", "main")
+    # enrol, challenge (creation options), verify (the attestation)
+    assert [(m, p.removeprefix("/auth/v1")) for m, p, _s in run.requests("register")][:3] == [
+        ("POST", "/factors"), ("POST", f"/factors/{run.ok('listFactors')['webauthn'][0]['id']}/challenge"),
+        ("POST", f"/factors/{run.ok('listFactors')['webauthn'][0]['id']}/verify")]
+    assert run.ok("aal_registered")["currentLevel"] == "aal2"
+    [factor] = run.ok("listFactors")["webauthn"]
+    assert factor["friendly_name"] == "security key" and factor["status"] == "verified"
+    aal = run.ok("aal_later")
+    assert (aal["currentLevel"], aal["nextLevel"]) == ("aal1", "aal2")
+    assert claims_of(run.ok("authenticate")["access_token"])["aal"] == "aal2"
+    assert run.ok("aal_authenticated")["currentLevel"] == "aal2"
+    run.error("authenticate_wrong_origin", 422, "mfa_verification_failed")
+    calls = run.ok("authenticator_calls")
+    assert calls[0] == {"kind": "create", "rp": {"name": "Example", "id": "localhost"}, "user": run.email("key")}
+    assert [c["kind"] for c in calls] == ["create", "get", "get"] and calls[1]["allow"] == 1
+    [row] = rows(server, "SELECT web_authn_credential FROM mfa_factors WHERE id = $1", factor["id"])
+    assert row["web_authn_credential"]["authenticator"]["signCount"] == 2

@@ -59,14 +59,12 @@ MAX_EXAMPLES = int(os.environ.get("GOTRUE_LITE_FUZZ_EXAMPLES", "20"))
 
 # The operations gotrue-lite implements, by path.
 IMPLEMENTED = (r"^/(signup|token|user|logout|verify|otp|magiclink|recover|resend|invite|reauthenticate|settings|"
-               r"health|admin/users(/.*)?|admin/generate_link|admin/audit)$")
+               r"health|admin/users(/.*)?|admin/generate_link|admin/audit|factors(/.*)?)$")
 # ... minus what the document gets wrong about them, or gotrue-lite does not serve:
 NOT_SERVED = [
     # The document says POST; upstream routes GET /reauthenticate (internal/api/api.go), as does
     # gotrue-lite (API.md §5.11): POST is a 405 on both.
     ("POST", "/reauthenticate"),
-    # Admin factor updates are [ADV] and not implemented yet (405).
-    ("PUT", "/admin/users/{userId}/factors/{factorId}"),
 ]
 
 # Checks that do not hold for upstream's real behaviour either, per operation (label or "*").

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, quote_plus
 
 from aiohttp import web
 
-from ..auth import admin, redirects
+from ..auth import admin, fields, redirects
 from ..auth.admin import Actor, Attributes
 from ..errors import validation
 from .middleware import authenticate_admin, client, ctx_of, redirect_target
@@ -26,21 +26,6 @@ async def _admin(request: web.Request) -> tuple[Actor, dict[str, Any]]:
 
 # --- pagination (upstream paginate / addPaginationHeaders) ---------------------------------
 
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
-               '"': '\\"', "\\": "\\\\"}
-
-
-def _go_quote(value: str) -> str:
-    """Go's %q, as the error text of strconv shows the input."""
-    def one(ch: str) -> str:
-        if ch in _GO_ESCAPES:
-            return _GO_ESCAPES[ch]
-        if ch.isprintable():
-            return ch
-        return f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else f"\\u{ord(ch):04x}"
-    return '"' + "".join(one(ch) for ch in value) + '"'
-
-
 def _uint(value: str, default: int) -> int:
     """strconv.ParseUint(value, 10, 64), with its error text; "" means the default."""
     if value == "":
@@ -51,7 +36,7 @@ def _uint(value: str, default: int) -> int:
         problem = "value out of range"
     else:
         return int(value)
-    raise validation(f"Bad Pagination Parameters: strconv.ParseUint: parsing {_go_quote(value)}: {problem}")
+    raise validation(f"Bad Pagination Parameters: strconv.ParseUint: parsing {fields.go_quote(value)}: {problem}")
 
 
 def _pagination(request: web.Request) -> tuple[int, int]:
@@ -168,10 +153,21 @@ async def get_factors(request: web.Request) -> web.Response:
 
 
 async def delete_factor(request: web.Request) -> web.Response:
-    await _admin(request)
+    _actor, claims = await _admin(request)
     ctx = ctx_of(request)
     user = await admin.load_user(ctx, request.match_info["user_id"])
-    return web.json_response(await admin.delete_factor(ctx, user, request.match_info["factor_id"]))
+    return web.json_response(await admin.delete_factor(ctx, client(request, claims), user,
+                                                       request.match_info["factor_id"]))
+
+
+async def put_factor(request: web.Request) -> web.Response:
+    actor, _claims = await _admin(request)
+    ctx = ctx_of(request)
+    user = await admin.load_user(ctx, request.match_info["user_id"])
+    body = await json_body(request)
+    return web.json_response(await admin.update_factor(ctx, actor, user, request.match_info["factor_id"],
+                                                       friendly_name=body.text("friendly_name"),
+                                                       phone=body.text("phone")))
 
 
 # --- links and audit -----------------------------------------------------------------------
@@ -207,6 +203,7 @@ ROUTES = [
     ("PUT", "/admin/users/{user_id}", put_user),
     ("DELETE", "/admin/users/{user_id}", delete_user),
     ("GET", "/admin/users/{user_id}/factors", get_factors),
+    ("PUT", "/admin/users/{user_id}/factors/{factor_id}", put_factor),
     ("DELETE", "/admin/users/{user_id}/factors/{factor_id}", delete_factor),
     ("POST", "/admin/generate_link", post_generate_link),
     ("GET", "/admin/audit", get_audit),

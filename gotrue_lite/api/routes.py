@@ -6,7 +6,7 @@ import re
 
 from aiohttp import web
 
-from . import admin, devmail, devwelcome, email_flows, logout, settings, signup, token, unavailable, user, verify
+from . import admin, devmail, devwelcome, email_flows, logout, mfa, settings, signup, token, unavailable, user, verify
 
 ROUTES = [
     ("GET", "/health", settings.health),
@@ -25,6 +25,7 @@ ROUTES = [
     ("POST", "/resend", email_flows.post_resend),
     ("POST", "/invite", email_flows.post_invite),
     ("GET", "/reauthenticate", user.get_reauthenticate),
+    *mfa.ROUTES,
     *admin.ROUTES,
     *unavailable.ROUTES,
 ]

@@ -2,13 +2,12 @@
 when the feature is disabled or unconfigured — never a bare 404 or 500.
 
 One rule throughout: a feature gotrue-lite lacks behaves as if it were switched off, whatever
-the configuration says (TOTP MFA, which upstream enables by default, phone MFA, WebAuthn,
-manual identity linking, external OAuth providers, custom OAuth providers, the id_token and
-web3 grants, SAML SSO, passkeys, the OAuth 2.1 server, SCIM). The checks that come *before*
+the configuration says (manual identity linking, external OAuth providers, custom OAuth
+providers, the id_token and web3 grants, SAML SSO, passkeys, the OAuth 2.1 server, SCIM). The checks that come *before*
 upstream's feature switch (authentication, path ids, body parsing, provider selection) are
 kept in upstream's order, so a client sees the same status, error_code and message.
 
-Sources: supabase/auth internal/api/api.go (routes and middleware order), mfa.go,
+Sources: supabase/auth internal/api/api.go (routes and middleware order),
 external.go, external_oauth.go, token.go, token_oidc.go, web3.go, identity.go, ssoadmin.go,
 passkey_admin.go, custom_oauth_admin.go, jwks.go, middleware.go, errors.go.
 """
@@ -27,13 +26,11 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 from aiohttp import web
 
 from .. import clock
-from ..auth import audit
-from ..auth.admin import FACTOR_AMR, load_user
+from ..auth.admin import load_user
 from ..errors import APIError, validation
 from ..models import iso
-from ..store import admin as admin_store
 from ..store import users as user_store
-from .middleware import API_VERSION, _wants_2024, authenticate, authenticate_admin, client_ip, ctx_of
+from .middleware import API_VERSION, _wants_2024, authenticate, authenticate_admin, ctx_of
 from .params import Params, json_body, json_or_form
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -69,14 +66,6 @@ def oauth_error(request: web.Request, error: str, description: str) -> web.Respo
         body["error_description"] = description
     headers = {"X-Supabase-Api-Version": API_VERSION} if _wants_2024(request) else {}
     return web.json_response(body, status=400, headers=headers)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except (ValueError, TypeError, AttributeError):
-        return False
-    return True
 
 
 def _canonical_uuid(value: str) -> str | None:
@@ -370,96 +359,6 @@ TOKEN_GRANTS: dict[str, Callable[..., Awaitable[web.StreamResponse]]] = {
 }
 
 
-# --- MFA: /factors -------------------------------------------------------------------------
-
-ENROLL_DISABLED = {
-    "totp": ("mfa_totp_enroll_not_enabled", "MFA enroll is disabled for TOTP"),
-    "phone": ("mfa_phone_enroll_not_enabled", "MFA enroll is disabled for Phone"),
-    "webauthn": ("mfa_webauthn_enroll_not_enabled", "MFA enroll is disabled for WebAuthn"),
-}
-CHALLENGE_DISABLED = {
-    "totp": ("mfa_totp_verify_not_enabled", "MFA verification is disabled for TOTP"),
-    "phone": ("mfa_phone_verify_not_enabled", "MFA verification is disabled for Phone"),
-    "webauthn": ("mfa_webauthn_verify_not_enabled", "MFA verification is disabled for WebAuthn"),
-}
-# VerifyFactor reports a disabled WebAuthn verification with the *enroll* code (upstream quirk).
-VERIFY_DISABLED = {**CHALLENGE_DISABLED,
-                   "webauthn": ("mfa_webauthn_enroll_not_enabled", "MFA verification is disabled for WebAuthn")}
-BAD_FACTOR_TYPE = "factor_type needs to be totp, phone, or webauthn"
-
-
-async def _mfa_user(request: web.Request):
-    """requireAuthentication + requireNotAnonymous."""
-    user, session, claims = await authenticate(request)
-    if claims.get("is_anonymous") is True:
-        raise APIError(403, "no_authorization", "Anonymous user not allowed to perform these actions")
-    return user, session, claims
-
-
-async def _load_factor(request: web.Request, user):
-    factor_id = _canonical_uuid(request.match_info["factor_id"])
-    if factor_id is None:
-        raise validation("factor_id must be an UUID", 404)
-    factor = await admin_store.get_factor(ctx_of(request).db, user.id, factor_id)
-    if factor is None:
-        raise APIError(404, "mfa_factor_not_found", "Factor not found")
-    return factor
-
-
-async def post_factors(request: web.Request) -> web.Response:
-    user, session, _claims = await _mfa_user(request)
-    if session is None:
-        raise APIError(500, "unexpected_failure", "A valid session and a registered user are required to enroll a factor")
-    body = await json_body(request)
-    _strings(body, "friendly_name", "factor_type", "issuer", "phone")
-    disabled = ENROLL_DISABLED.get(body.text("factor_type"))
-    if disabled is None:
-        raise validation(BAD_FACTOR_TYPE)
-    raise APIError(422, *disabled)
-
-
-async def post_factor_challenge(request: web.Request) -> web.Response:
-    user, _session, _claims = await _mfa_user(request)
-    factor = await _load_factor(request, user)
-    disabled = CHALLENGE_DISABLED.get(factor.factor_type)
-    if disabled is None:
-        raise validation(BAD_FACTOR_TYPE)
-    raise APIError(422, *disabled)
-
-
-async def post_factor_verify(request: web.Request) -> web.Response:
-    user, _session, _claims = await _mfa_user(request)
-    factor = await _load_factor(request, user)
-    body = await json_body(request)
-    _strings(body, "code")
-    challenge_id = body.raw("challenge_id")
-    if challenge_id is not None and not (isinstance(challenge_id, str) and _is_uuid(challenge_id)):
-        raise APIError(400, "bad_json", "Could not parse request body as JSON: challenge_id must be a UUID")
-    if not body.text("code") and factor.factor_type != "webauthn":
-        raise validation("Code needs to be non-empty")
-    disabled = VERIFY_DISABLED.get(factor.factor_type)
-    if disabled is None:
-        raise validation(BAD_FACTOR_TYPE)
-    raise APIError(422, *disabled)
-
-
-async def delete_factor(request: web.Request) -> web.Response:
-    """UnenrollFactor needs no MFA machinery: it works on factors a Go server left behind."""
-    user, session, _claims = await _mfa_user(request)
-    factor = await _load_factor(request, user)
-    if session is None:
-        raise APIError(500, "unexpected_failure", "A valid session and factor are required to unenroll a factor")
-    if factor.status == "verified" and session.aal != "aal2":
-        raise APIError(422, "insufficient_aal", "AAL2 required to unenroll verified factor")
-    ctx = ctx_of(request)
-    async with ctx.db.transaction() as tx:
-        await admin_store.delete_factor(tx, factor, FACTOR_AMR.get(factor.factor_type, factor.factor_type))
-        await audit.record(ctx, tx, user, "factor_unenrolled",
-                           {"factor_id": factor.id, "factor_status": factor.status, "session_id": session.id},
-                           client_ip(request) or "")
-    return web.json_response({"id": factor.id})
-
-
 # --- admin: SSO providers, passkeys ---------------------------------------------------------
 
 _ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -644,11 +543,6 @@ ROUTES = [
     ("DELETE", "/user/identities/{identity_id}", _after_user(*MANUAL_LINKING_DISABLED)),
     ("GET", "/user/oauth/grants", _after_user(*OAUTH_SERVER_DISABLED)),
     ("DELETE", "/user/oauth/grants", _after_user(*OAUTH_SERVER_DISABLED)),
-    # MFA
-    ("POST", "/factors", post_factors),
-    ("POST", "/factors/{factor_id}/challenge", post_factor_challenge),
-    ("POST", "/factors/{factor_id}/verify", post_factor_verify),
-    ("DELETE", "/factors/{factor_id}", delete_factor),
     # whole groups switched off
     ("*", "/passkeys" + _BELOW, _disabled(*PASSKEYS_DISABLED)),
     ("*", "/sso" + _BELOW, _disabled(*SAML_DISABLED)),

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
     from ..config import Settings
     from ..mail import Mailer
-    from ..ratelimit import SendBudget, SignInGuard
+    from ..ratelimit import SendBudget, SignInGuard, UsedSteps
     from ..sms import Sms
     from .recent_users import RecentUsers
     from ..store import Database
@@ -31,6 +31,7 @@ class Context:
     http: "aiohttp.ClientSession | None" = None  # the one outgoing HTTP client (outbound.py)
     sms: "Sms | None" = None  # the SMS vendor or dev outbox
     sms_budget: "SendBudget | None" = None  # GOTRUE_RATE_LIMIT_SMS_SENT
+    used_totp_steps: "UsedSteps | None" = None  # TOTP codes already accepted (used once)
 
 
 @dataclass(frozen=True)

@@ -22,23 +22,40 @@ _LEGACY_TOKEN = re.compile(r"^[a-z0-9]{12}$")
 MFA_METHODS = {"totp", "mfa/phone", "mfa/webauthn"}
 
 
-def access_claims(ctx: Context, user: User, session_id: str, amr: list[AMREntry]) -> dict[str, Any]:
+def _below_highest_aal(aal: str | None, user: User) -> bool:
+    """Whether a session could still step up: the user has a verified factor, the session is not aal2."""
+    return aal != "aal2" and any(f.status == "verified" for f in user.factors)
+
+
+def _expiry(ctx: Context, user: User, aal: str, now: int, session_created_at: datetime | None) -> int:
+    """JWT exp; with GOTRUE_SESSIONS_ALLOW_LOW_AAL a session below the user's highest level
+    expires at created_at + that duration at the latest (upstream GenerateAccessToken)."""
+    exp = now + ctx.settings.jwt.exp
+    allow = ctx.settings.sessions.allow_low_aal
+    if allow and session_created_at is not None and _below_highest_aal(aal, user):
+        exp = min(exp, clock.unix(session_created_at + allow))
+    return exp
+
+
+def access_claims(ctx: Context, user: User, session_id: str, amr: list[AMREntry],
+                  session_created_at: datetime | None = None) -> dict[str, Any]:
     settings = ctx.settings
     now = clock.unix()
+    aal = "aal2" if any(e.method in MFA_METHODS for e in amr) else "aal1"
     claims: dict[str, Any] = {}
     if settings.jwt.issuer:
         claims["iss"] = settings.jwt.issuer
     claims.update(
         sub=user.id,
         aud=user.aud or settings.jwt.aud,
-        exp=now + settings.jwt.exp,
+        exp=_expiry(ctx, user, aal, now, session_created_at),
         iat=now,
         email=user.email or "",
         phone=user.phone or "",
         app_metadata=user.app_metadata,
         user_metadata=user.user_metadata,
         role=user.role or "",
-        aal="aal2" if any(e.method in MFA_METHODS for e in amr) else "aal1",
+        aal=aal,
         amr=[e.to_json() for e in amr],
         session_id=session_id,
         is_anonymous=bool(user.is_anonymous),
@@ -46,8 +63,9 @@ def access_claims(ctx: Context, user: User, session_id: str, amr: list[AMREntry]
     return claims
 
 
-def token_response(ctx: Context, user: User, session_id: str, amr: list[AMREntry], refresh_token: str) -> dict[str, Any]:
-    claims = access_claims(ctx, user, session_id, amr)
+def token_response(ctx: Context, user: User, session_id: str, amr: list[AMREntry], refresh_token: str,
+                   session_created_at: datetime | None = None) -> dict[str, Any]:
+    claims = access_claims(ctx, user, session_id, amr, session_created_at)
     return {
         "access_token": ctx.keys.sign(claims),
         "token_type": "bearer",
@@ -67,7 +85,7 @@ async def issue(ctx: Context, tx: Executor, user: User, method: str, client: Cli
     amr = [await session_store.record_method(tx, session.id, method)]
     await user_store.update_user(tx, user.id, last_sign_in_at=clock.now())
     fresh = await user_store.get(tx, user.id)
-    return token_response(ctx, fresh, session.id, amr, token)
+    return token_response(ctx, fresh, session.id, amr, token, session.created_at)
 
 
 def _last_refreshed(session: Session, token_updated_at: datetime | None) -> datetime:
@@ -169,7 +187,7 @@ async def refresh(ctx: Context, presented: str, client: Client) -> dict[str, Any
     # amr, read with the token: methods are added only when a session is created (or stepped
     # up), so there is no need to read them under the lock.
     user, session, issued = await db.run_transaction(_rotate(ctx, presented, session, client))
-    return token_response(ctx, user, session.id, amr, issued)
+    return token_response(ctx, user, session.id, amr, issued, session.created_at)
 
 
 def _rotate(ctx: Context, presented: str, seen: Session, client: Client) -> Steps[tuple[User, Session, str]]:
@@ -181,6 +199,12 @@ def _rotate(ctx: Context, presented: str, seen: Session, client: Client) -> Step
     user, session = yield from user_store.lock_session(seen.id)
     if session is None:
         raise _no_session()
+    allow_low_aal = ctx.settings.sessions.allow_low_aal
+    if allow_low_aal and user is not None and _below_highest_aal(session.aal, user) \
+            and clock.now() > session.created_at + allow_low_aal:
+        # Read here, where the user comes with its factors (upstream Session.CheckValidity).
+        raise APIError(400, "session_expired",
+                       "Invalid Refresh Token: Session Expired (Low AAL: User Needs MFA Verification)")
     # Read after the lock: a racing rotation may have revoked it meanwhile.
     token = yield from session_store.find_refresh_token(presented)
     if token is None or user is None:

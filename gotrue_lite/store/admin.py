@@ -1,13 +1,13 @@
-"""SQL behind the admin API: paged user and audit listings, deleting users, deleting factors."""
+"""SQL behind the admin API: paged user and audit listings, deleting users."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..models import Factor, User
+from ..models import User
 from .base import Executor
 from .sql import aliased
-from .users import FACTOR_COLUMNS, USER_COLUMNS
+from .users import USER_COLUMNS
 
 _PAGE_COLUMNS = aliased("u", USER_COLUMNS.split(", "))
 
@@ -104,27 +104,3 @@ async def obfuscate_identity(tx: Executor, identity_id: str, provider_id: str) -
     """Soft delete of an identity: its data wiped, its provider id replaced."""
     await tx.execute("UPDATE identities SET identity_data = $2, provider_id = $3 WHERE id = $1",
                      identity_id, {}, provider_id)
-
-
-async def delete_factors(tx: Executor, user_id: str) -> None:
-    await tx.execute("DELETE FROM mfa_factors WHERE user_id = $1", user_id)
-
-
-async def get_factor(ex: Executor, user_id: str, factor_id: str) -> Factor | None:
-    row = await ex.fetch_one(f"SELECT {FACTOR_COLUMNS} FROM mfa_factors WHERE user_id = $1 AND id = $2",
-                             user_id, factor_id)
-    return None if row is None else Factor.from_row(row)
-
-
-async def delete_factor(tx: Executor, factor: Factor, amr_method: str) -> None:
-    """Delete a factor and drop the sessions it raised back to aal1, without their AMR entry
-    for it (upstream DowngradeSessionsToAAL1)."""
-    await tx.execute("DELETE FROM mfa_factors WHERE id = $1", factor.id)
-    # Sessions are reached through user_id, which is indexed; factor_id is not.
-    await tx.execute(
-        "DELETE FROM mfa_amr_claims WHERE authentication_method = $3 AND session_id IN "
-        "(SELECT id FROM sessions WHERE user_id = $1 AND factor_id = $2)",
-        factor.user_id, factor.id, amr_method,
-    )
-    await tx.execute("UPDATE sessions SET aal = 'aal1', factor_id = NULL WHERE user_id = $1 AND factor_id = $2",
-                     factor.user_id, factor.id)

@@ -168,3 +168,15 @@ async def methods(ex: Executor, session_id: str) -> list[AMREntry]:
 
 def _amr_entry(method: str, updated_at) -> AMREntry:
     return AMREntry(method, int(updated_at.timestamp()))
+
+
+# Assurance level -------------------------------------------------------------------------
+
+async def set_aal(tx: Executor, session_id: str, aal: str, factor_id: str | None) -> None:
+    await tx.execute("UPDATE sessions SET aal = $2, factor_id = $3, updated_at = $4 WHERE id = $1",
+                     session_id, aal, factor_id, clock.now())
+
+
+async def delete_below_aal2(tx: Executor, user_id: str) -> None:
+    """The user's sessions still at aal1 (NULL is left alone, as upstream's `aal < 'aal2'`)."""
+    await tx.execute("DELETE FROM sessions WHERE user_id = $1 AND aal = 'aal1'", user_id)

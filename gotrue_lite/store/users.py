@@ -1,4 +1,4 @@
-"""SQL for users, their identities and (read-only for now) their MFA factors."""
+"""SQL for users, their identities and (read with them) their MFA factors."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from .. import clock
 from ..models import Factor, Identity, Session, User
 from .base import Executor, Statement, Steps, run
+from .factors import FACTOR_COLUMNS
 from .sessions import SESSION_NAMES
 from .sql import NIL_UUID, aliased, insert, update
 
@@ -19,7 +20,6 @@ USER_COLUMNS = (
     "reauthentication_token, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous"
 )
 IDENTITY_COLUMNS = "id, provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, email"
-FACTOR_COLUMNS = "id, user_id, friendly_name, factor_type, status, created_at, updated_at, phone, last_challenged_at"
 
 # Columns the Go model reads as plain strings: they must hold '' rather than NULL.
 _EMPTY_STRING_COLUMNS = (

@@ -18,6 +18,15 @@
 //             the fake vendor issued (comma-separated), passed as options.captchaToken
 //   phone     EXTERNAL_PHONE_ENABLED, no SMS provider: sign-up, password and OTP sign-in, verifyOtp sms
 //             and phone_change, updateUser phone, resend, reauthenticate — codes read from the dev outbox
+//   mfa       MAILER_AUTOCONFIRM=true, MFA_PHONE_ENROLL/VERIFY_ENABLED=true: TOTP and phone
+//             factors with mfa.enroll, challenge, verify, challengeAndVerify, unenroll, listFactors,
+//             getAuthenticatorAssuranceLevel and the admin mfa.listFactors / deleteFactor (SMS
+//             codes read from the dev outbox)
+//   webauthn  MFA_WEB_AUTHN_*=true, WEBAUTHN_RP_ID=localhost, RP_ORIGINS=http://localhost:3000:
+//             mfa.webauthn.register / authenticate with a software authenticator
+//             (soft_authenticator.mjs) standing in for navigator.credentials
+
+import { createHmac } from 'node:crypto';
 
 import { GoTrueAdminApi, GoTrueClient } from '@supabase/auth-js';
 
@@ -26,6 +35,7 @@ import {
   followLink, latestMail, phoneFlows, memoryStorage, recordEvents, recordingFetch, scenario, serverUrl,
   secureEmailChange, sessionSummary, step,
 } from './lib.mjs';
+import { SoftAuthenticator } from './soft_authenticator.mjs';
 
 let clientCount = 0;
 
@@ -490,6 +500,116 @@ scenarios.captcha = async () => {
   await step('signInAnonymously', async () => authData(await client('anon').signInAnonymously({
     options: { captchaToken: captchaToken() },
   })));
+};
+
+// --- MFA ----------------------------------------------------------------------------------------
+
+// Seven digits of the run's tag: a phone number of its own for each run.
+const TAG_DIGITS = String(parseInt(createHmac('sha1', 'tag').update(email('x')).digest('hex').slice(0, 8), 16)).padStart(7, '0').slice(-7);
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret, as an authenticator app computes it. */
+function totp(secret, at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(value).padStart(6, '0');
+}
+
+scenarios.mfa = async () => {
+  const main = client('main');
+  const E1 = email('mfa');
+  const { data: signedUp } = await main.signUp({ email: E1, password: PASSWORD });
+  const userId = signedUp.user.id;
+  await step('aal_before', async () => main.mfa.getAuthenticatorAssuranceLevel());
+
+  const enrolled = await step('enroll', async () => main.mfa.enroll({ factorType: 'totp', friendlyName: 'phone app', issuer: 'Example' }));
+  const factorId = enrolled.data.id;
+  const secret = enrolled.data.totp.secret;
+  await step('enroll_duplicate_name', async () => main.mfa.enroll({ factorType: 'totp', friendlyName: 'phone app' }));
+  await step('listFactors_pending', async () => main.mfa.listFactors());
+
+  const challenged = await step('challenge', async () => main.mfa.challenge({ factorId }));
+  const wrong = totp(secret) === '000000' ? '111111' : '000000';
+  await step('verify_wrong', async () => main.mfa.verify({ factorId, challengeId: challenged.data.id, code: wrong }));
+  const usedCode = totp(secret);
+  await step('verify', async () => authData(await main.mfa.verify({ factorId, challengeId: challenged.data.id, code: usedCode })));
+  await step('verify_reused_challenge', async () => main.mfa.verify({ factorId, challengeId: challenged.data.id, code: totp(secret) }));
+  await step('session_after_verify', async () => session(main));
+  await step('aal_after', async () => main.mfa.getAuthenticatorAssuranceLevel());
+  await step('listFactors', async () => main.mfa.listFactors());
+  await step('refreshSession', async () => authData(await main.refreshSession()));
+
+  // A later sign-in starts at aal1 and is told to step up.
+  const later = client('later');
+  await later.signInWithPassword({ email: E1, password: PASSWORD });
+  await step('aal_signin', async () => later.mfa.getAuthenticatorAssuranceLevel());
+  await step('enroll_at_aal1', async () => later.mfa.enroll({ factorType: 'totp', friendlyName: 'second' }));
+  await step('unenroll_at_aal1', async () => later.mfa.unenroll({ factorId }));
+  // The code main used is spent, even through a new challenge; the next one (still in the window) works.
+  await step('challengeAndVerify_replayed', async () => later.mfa.challengeAndVerify({ factorId, code: usedCode }));
+  await step('challengeAndVerify', async () => authData(await later.mfa.challengeAndVerify({ factorId, code: totp(secret, Date.now() + 30_000) })));
+  await step('aal_later', async () => later.mfa.getAuthenticatorAssuranceLevel());
+
+  // Pending factors, unenrolled by the user or deleted by an admin.
+  const spare = (await later.mfa.enroll({ factorType: 'totp', friendlyName: 'spare' })).data;
+  const spare2 = (await later.mfa.enroll({ factorType: 'totp', friendlyName: 'spare2' })).data;
+  await step('unenroll_pending', async () => later.mfa.unenroll({ factorId: spare.id }));
+  const admin = adminApi();
+  await step('admin_listFactors', async () => admin.mfa.listFactors({ userId }));
+  await step('admin_deleteFactor', async () => admin.mfa.deleteFactor({ userId, id: spare2.id }));
+  await step('admin_deleteFactor_again', async () => admin.mfa.deleteFactor({ userId, id: spare2.id }));
+
+  // The aal2 session drops the verified factor; its next token is aal1 again.
+  await step('unenroll', async () => later.mfa.unenroll({ factorId }));
+  await step('refresh_after_unenroll', async () => authData(await later.refreshSession()));
+  await step('aal_after_unenroll', async () => later.mfa.getAuthenticatorAssuranceLevel());
+  await step('listFactors_after_unenroll', async () => later.mfa.listFactors());
+
+  // A phone factor: the code arrives by SMS (the dev outbox stands in for the phone).
+  const phoneUser = client('phone');
+  await phoneUser.signUp({ email: email('mfaphone'), password: PASSWORD });
+  const number = `1555${TAG_DIGITS}`;
+  const phoneFactor = await step('enroll_phone', async () => phoneUser.mfa.enroll({ factorType: 'phone', phone: `+${number}`, friendlyName: 'mobile' }));
+  const smsChallenge = await step('challenge_phone', async () => phoneUser.mfa.challenge({ factorId: phoneFactor.data.id, channel: 'sms' }));
+  const sms = await step('sms', async () => {
+    const res = await fetch(`${serverUrl}/_dev/mail?phone=${number}`);
+    return (await res.json()).messages[0];
+  });
+  await step('verify_phone', async () => authData(await phoneUser.mfa.verify({ factorId: phoneFactor.data.id, challengeId: smsChallenge.data.id, code: sms.data.code })));
+  await step('aal_phone', async () => phoneUser.mfa.getAuthenticatorAssuranceLevel());
+  await step('listFactors_phone', async () => phoneUser.mfa.listFactors());
+};
+
+scenarios.webauthn = async () => {
+  const main = client('main');
+  await main.signUp({ email: email('key'), password: PASSWORD });
+  await main.initialize();
+  const device = new SoftAuthenticator(SITE_URL);
+  device.install();
+  const rp = { rpId: 'localhost', rpOrigins: [SITE_URL] };
+
+  await step('register', async () => authData(await main.mfa.webauthn.register({ friendlyName: 'security key', webauthn: rp })));
+  await step('aal_registered', async () => main.mfa.getAuthenticatorAssuranceLevel());
+  await step('listFactors', async () => main.mfa.listFactors());
+  const factorId = (await main.mfa.listFactors()).data.webauthn[0].id;
+  // A later sign-in (the step-up above logged out the other aal1 sessions) steps up with the key.
+  const later = client('later');
+  await later.signInWithPassword({ email: email('key'), password: PASSWORD });
+  await step('aal_later', async () => later.mfa.getAuthenticatorAssuranceLevel());
+  await step('authenticate', async () => authData(await later.mfa.webauthn.authenticate({ factorId, webauthn: rp })));
+  await step('aal_authenticated', async () => later.mfa.getAuthenticatorAssuranceLevel());
+  // Another origin's authenticator is refused by the server.
+  const other = client('other');
+  await other.signInWithPassword({ email: email('key'), password: PASSWORD });
+  device.origin = 'https://evil.example';
+  await step('authenticate_wrong_origin', async () => other.mfa.webauthn.authenticate({ factorId, webauthn: rp }));
+  await step('authenticator_calls', async () => device.calls);
 };
 
 // --- run ---------------------------------------------------------------------------------------
