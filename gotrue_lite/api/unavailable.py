@@ -26,10 +26,10 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 from aiohttp import web
 
 from .. import clock
+from ..auth import pkce, sso
 from ..auth.admin import load_user
 from ..errors import APIError, validation
 from ..models import iso
-from ..store import users as user_store
 from .middleware import API_VERSION, _wants_2024, authenticate, authenticate_admin, ctx_of
 from .params import Params, json_body, json_or_form
 
@@ -218,9 +218,7 @@ async def callback(request: web.Request) -> web.Response:
     flow_id = _canonical_uuid(state)
     if flow_id is None:
         return _state_error_redirect(request, APIError(400, "bad_oauth_state", "OAuth state parameter is invalid"))
-    flow = await ctx.db.fetch_one(
-        "SELECT id, user_id, code_challenge, provider_type, authentication_method, created_at, "
-        "auth_code_issued_at, referrer, linking_target_id FROM flow_state WHERE id = $1", flow_id)
+    flow = await pkce.callback_flow(ctx, flow_id)
     if flow is None:
         return _state_error_redirect(request, APIError(400, "bad_oauth_state", "OAuth state not found or expired"))
     started: datetime | None = flow["created_at"]
@@ -230,7 +228,7 @@ async def callback(request: web.Request) -> web.Response:
         return _state_error_redirect(request, APIError(400, "bad_oauth_state", "OAuth state has expired"))
     if flow["code_challenge"] and flow["user_id"] is not None:
         return _state_error_redirect(request, APIError(400, "flow_state_already_used", "State has already been used"))
-    if flow["linking_target_id"] and await user_store.get_bare(ctx.db, str(flow["linking_target_id"])) is None:
+    if flow["linking_target_missing"]:
         return _state_error_redirect(request, APIError(422, "user_not_found", "Linking target user not found"))
 
     # internalExternalProviderCallback, wrapped in redirectErrors: 302 to the flow's target.
@@ -371,12 +369,7 @@ _NAME_ID_FORMATS = (
 
 
 async def _sso_provider_json(request: web.Request, row: dict[str, Any], *, with_xml: bool) -> dict[str, Any]:
-    db = ctx_of(request).db
-    saml = await db.fetch_one(
-        "SELECT entity_id, metadata_xml, metadata_url, attribute_mapping, name_id_format "
-        "FROM saml_providers WHERE sso_provider_id = $1", row["id"])
-    domains = await db.fetch_all("SELECT domain FROM sso_domains WHERE sso_provider_id = $1 ORDER BY created_at",
-                                 row["id"])
+    saml, domains = await sso.details(ctx_of(request), row["id"])
     out: dict[str, Any] = {"id": str(row["id"])}
     if row.get("resource_id") is not None:
         out["resource_id"] = row["resource_id"]
@@ -391,7 +384,7 @@ async def _sso_provider_json(request: web.Request, row: dict[str, Any], *, with_
     if saml and saml.get("name_id_format") is not None:
         saml_json["name_id_format"] = saml["name_id_format"]
     out["saml"] = saml_json
-    out["domains"] = [{"domain": d["domain"]} for d in domains]
+    out["domains"] = [{"domain": d} for d in domains]
     out["created_at"] = iso(row.get("created_at")) or "0001-01-01T00:00:00Z"
     out["updated_at"] = iso(row.get("updated_at")) or "0001-01-01T00:00:00Z"
     return out
@@ -399,16 +392,8 @@ async def _sso_provider_json(request: web.Request, row: dict[str, Any], *, with_
 
 async def get_sso_providers(request: web.Request) -> web.Response:
     await authenticate_admin(request)
-    db = ctx_of(request).db
-    columns = "id, resource_id, disabled, created_at, updated_at"
-    if request.query.get("resource_id"):
-        rows = await db.fetch_all(f"SELECT {columns} FROM sso_providers WHERE resource_id = $1",
-                                  request.query["resource_id"])
-    elif request.query.get("resource_id_prefix"):
-        rows = await db.fetch_all(f"SELECT {columns} FROM sso_providers WHERE resource_id LIKE $1",
-                                  request.query["resource_id_prefix"] + "%")
-    else:
-        rows = await db.fetch_all(f"SELECT {columns} FROM sso_providers")
+    rows = await sso.providers(ctx_of(request), request.query.get("resource_id", ""),
+                               request.query.get("resource_id_prefix", ""))
     return web.json_response({"items": [await _sso_provider_json(request, row, with_xml=False) for row in rows]})
 
 
@@ -445,16 +430,11 @@ async def post_sso_providers(request: web.Request) -> web.Response:
 
 
 async def _load_sso_provider(request: web.Request) -> dict[str, Any]:
-    db = ctx_of(request).db
-    columns = "id, resource_id, disabled, created_at, updated_at"
     param = request.match_info["idp_id"]
     if param.startswith("resource_"):
-        row = await db.fetch_one(f"SELECT {columns} FROM sso_providers WHERE resource_id = $1",
-                                 param[len("resource_"):])
+        row = await sso.provider(ctx_of(request), resource_id=param[len("resource_"):])
     else:
-        idp_id = _canonical_uuid(param)
-        row = None if idp_id is None else await db.fetch_one(f"SELECT {columns} FROM sso_providers WHERE id = $1",
-                                                             idp_id)
+        row = await sso.provider(ctx_of(request), provider_id=_canonical_uuid(param))
     if row is None:
         raise APIError(404, "sso_provider_not_found", "SSO Identity Provider not found")
     return row
@@ -477,11 +457,7 @@ async def delete_sso_provider(request: web.Request) -> web.Response:
     await authenticate_admin(request)
     row = await _load_sso_provider(request)
     out = await _sso_provider_json(request, row, with_xml=True)
-    async with ctx_of(request).db.transaction() as tx:
-        await tx.execute("DELETE FROM saml_relay_states WHERE sso_provider_id = $1", row["id"])
-        await tx.execute("DELETE FROM sso_domains WHERE sso_provider_id = $1", row["id"])
-        await tx.execute("DELETE FROM saml_providers WHERE sso_provider_id = $1", row["id"])
-        await tx.execute("DELETE FROM sso_providers WHERE id = $1", row["id"])
+    await sso.delete(ctx_of(request), row["id"])
     return web.json_response(out)
 
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import validation
+from ..store import flow_state as flow_store
 
 _CHALLENGE = re.compile(r"^[A-Za-z0-9._~-]+$")
 
@@ -30,3 +31,9 @@ def parse(code_challenge: str | None, method: str | None) -> Challenge | None:
     if lowered not in ("s256", "plain"):
         raise validation("Invalid code_challenge_method")
     return Challenge(code_challenge, lowered)
+
+
+async def callback_flow(ctx, flow_id: str) -> dict | None:
+    """The flow_state row an OAuth callback's `state` names (None: no such flow), with
+    `linking_target_missing` set when the user it would link to is gone."""
+    return await flow_store.find_for_callback(ctx.db, flow_id)

@@ -53,3 +53,13 @@ async def find_by_code(ex: Executor, auth_code: str) -> dict | None:
 async def take(ex: Executor, flow_id: str) -> bool:
     """Delete the flow; False when a concurrent exchange already took it (single use)."""
     return await ex.execute("DELETE FROM flow_state WHERE id = $1", flow_id) == 1
+
+
+async def find_for_callback(ex: Executor, flow_id: str) -> dict | None:
+    """The flow an OAuth callback's state names, with whether its linking target user still exists."""
+    return await ex.fetch_one(
+        "SELECT f.id, f.user_id, f.code_challenge, f.provider_type, f.authentication_method, f.created_at, "
+        "f.auth_code_issued_at, f.referrer, f.linking_target_id, "
+        "(f.linking_target_id IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM users u WHERE u.id = f.linking_target_id)) AS linking_target_missing "
+        "FROM flow_state f WHERE f.id = $1", flow_id)
