@@ -235,3 +235,24 @@ def ban(server: Server, user_id: str, for_: timedelta = timedelta(days=1)) -> No
 
 def confirm_email(server: Server, email: str) -> None:
     assert sql(server, "UPDATE users SET email_confirmed_at = $1 WHERE email = $2", utcnow(), email) == 1
+
+
+# One client for the route-by-route tests (test_unavailable.py, test_mfa_routes.py).
+_ROUTE_HTTP = httpx.Client(timeout=60, follow_redirects=False)
+
+
+def route_request(server: Server, method: str, path: str, *, token: str | None = None, prefix: str = "",
+                  headers: dict | None = None, **kwargs) -> httpx.Response:
+    hdrs = {**(bearer(token) if token else {}), **(headers or {})}
+    return _ROUTE_HTTP.request(method, server.url + prefix + path, headers=hdrs, **kwargs)
+
+
+def assert_both_envelopes(server: Server, method: str, path: str, status: int, code: str, message: str, **kwargs):
+    """Legacy envelope at the root, 2024-01-01 envelope under /auth/v1 (where supabase-js calls)."""
+    assert_error(route_request(server, method, path, **kwargs), status, code, message)
+    headers = {**V2, **kwargs.pop("headers", {})}
+    resp = route_request(server, method, path, prefix="/auth/v1", headers=headers, **kwargs)
+    assert resp.status_code == status, resp.text
+    assert resp.json() == {"code": code, "message": message}
+    assert resp.headers.get("X-Supabase-Api-Version") == "2024-01-01"
+    assert resp.headers.get("x-sb-error-code") == code

@@ -13,43 +13,18 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from helpers import (
-    V2, assert_error, bearer, new_email, shared, signup_session, sql,  # noqa: F401
+from helpers import (  # noqa: F401 - shared is a fixture
+    V2, assert_both_envelopes, assert_error, new_email, route_request as request, shared, signup_session, sql,
     utcnow,
 )
 
-TIMEOUT = 60
-HTTP = httpx.Client(timeout=TIMEOUT, follow_redirects=False)
 SOME_UUID = "1c6c7e6a-7b7e-4a8e-9f52-6a1b7d0e9b3a"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _close_http():
-    yield
-    HTTP.close()
 
 
 @pytest.fixture(scope="module")
 def user(shared):
     """A signed-in user of the shared server: its session response."""
     return signup_session(shared, new_email("stub"))
-
-
-def request(server, method: str, path: str, *, token: str | None = None, prefix: str = "",
-            headers: dict | None = None, **kwargs) -> httpx.Response:
-    hdrs = {**(bearer(token) if token else {}), **(headers or {})}
-    return HTTP.request(method, server.url + prefix + path, headers=hdrs, **kwargs)
-
-
-def assert_both_envelopes(server, method: str, path: str, status: int, code: str, message: str, **kwargs):
-    """Legacy envelope at the root, 2024-01-01 envelope under /auth/v1 (where supabase-js calls)."""
-    assert_error(request(server, method, path, **kwargs), status, code, message)
-    headers = {**V2, **kwargs.pop("headers", {})}
-    resp = request(server, method, path, prefix="/auth/v1", headers=headers, **kwargs)
-    assert resp.status_code == status, resp.text
-    assert resp.json() == {"code": code, "message": message}
-    assert resp.headers.get("X-Supabase-Api-Version") == "2024-01-01"
-    assert resp.headers.get("x-sb-error-code") == code
 
 
 def token_of(server, role: str) -> str | None:

@@ -28,6 +28,7 @@ from aiohttp import web
 from .. import clock
 from ..auth import pkce, sso
 from ..auth.admin import load_user
+from ..auth.fields import go_quote
 from ..errors import APIError, validation
 from ..models import iso
 from .middleware import API_VERSION, _wants_2024, authenticate, authenticate_admin, ctx_of
@@ -37,25 +38,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 # --- small shared pieces -------------------------------------------------------------------
-
-
-def go_quote(value: str) -> str:
-    """Go's %q (strconv.Quote) of a string."""
-    escapes = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
-               '"': '\\"', "\\": "\\\\"}
-    out = []
-    for ch in value:
-        if ch in escapes:
-            out.append(escapes[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x80:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) <= 0xFFFF:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    return '"' + "".join(out) + '"'
 
 
 def oauth_error(request: web.Request, error: str, description: str) -> web.Response:
