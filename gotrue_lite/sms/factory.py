@@ -11,14 +11,9 @@ from .wire import Poster
 
 log = logging.getLogger("gotrue_lite.sms")
 
-# GOTRUE_SMS_PROVIDER -> its module (missing(cfg) and the sender class); settings.sms.<name>
-VENDORS = {
-    "twilio": (twilio, twilio.Twilio),
-    "twilio_verify": (twilio_verify, twilio_verify.TwilioVerify),
-    "messagebird": (messagebird, messagebird.Messagebird),
-    "textlocal": (textlocal, textlocal.Textlocal),
-    "vonage": (vonage, vonage.Vonage),
-}
+# GOTRUE_SMS_PROVIDER -> the sender class; its settings are settings.sms.<name>
+VENDORS = {vendor.name: vendor for vendor in (
+    twilio.Twilio, twilio_verify.TwilioVerify, messagebird.Messagebird, textlocal.Textlocal, vonage.Vonage)}
 
 
 def build(settings, http: aiohttp.ClientSession, mailbox=None) -> Sms:
@@ -31,12 +26,11 @@ def build(settings, http: aiohttp.ClientSession, mailbox=None) -> Sms:
                      "GET /_dev/mail (JSON) or /_dev/mail/")
             return Sms(outbox.DevOutbox(mailbox))
         return Sms(None, problem="no GOTRUE_SMS_PROVIDER set")
-    vendor = VENDORS.get(provider)
-    if vendor is None:
+    sender_class = VENDORS.get(provider)
+    if sender_class is None:
         return _unusable(f"sms Provider {provider} could not be found")
-    module, sender_class = vendor
     cfg = getattr(settings.sms, provider)
-    problem = module.missing(cfg)
+    problem = sender_class.missing(cfg)
     if problem:
         return _unusable(problem)
     poster = Poster(http, settings.internal_http_timeout.total_seconds(), settings.lite.sms_api_url)

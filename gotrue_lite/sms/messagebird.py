@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 from . import SmsError
-from .wire import Poster, text_of
+from .wire import Vendor, text_of
 
-ORIGIN = "https://rest.messagebird.com"
 # Only these statuses carry MessageBird's error document; upstream reads any other answer
 # (5xx included) as a message whose recipients count tells whether it went out.
 _ERROR_STATUSES = (400, 401, 403, 422)
 
 
-def missing(cfg) -> str | None:
-    if not cfg.access_key:
-        return "missing Messagebird access key"
-    if not cfg.originator:
-        return "missing Messagebird originator"
-    return None
-
-
-class Messagebird:
-    name = "messagebird"
-    verifies_otp = False
-
-    def __init__(self, cfg, poster: Poster) -> None:
-        self._cfg = cfg
-        self._poster = poster
-        self._url = poster.url(ORIGIN, "/messages")
+class Messagebird(Vendor):
+    name, label = "messagebird", "Messagebird"
+    origin, path = "https://rest.messagebird.com", "/messages"
+    required = (("access_key", "missing Messagebird access key"), ("originator", "missing Messagebird originator"))
 
     async def send(self, phone: str, message: str, channel: str, otp: str) -> str:
-        if channel != "sms":
-            raise SmsError(f'channel type "{channel}" is not supported for Messagebird')
+        self.check_channel(channel)
         fields = {"originator": self._cfg.originator, "body": message, "recipients": phone,
                   "type": "sms", "datacoding": "unicode"}
         answer = await self._poster.form(self._url, fields, {"Authorization": f"AccessKey {self._cfg.access_key}"})
@@ -46,6 +32,3 @@ class Messagebird:
         if not isinstance(recipients, dict) or not recipients.get("totalSentCount"):
             raise SmsError("messagebird error: total sent count is 0")
         return text_of(doc.get("id"))
-
-    async def verify(self, phone: str, code: str) -> bool:
-        return False

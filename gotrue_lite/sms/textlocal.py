@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 from . import SmsError
-from .wire import Poster, text_of
+from .wire import Vendor, text_of
 
-ORIGIN = "https://api.textlocal.in"
 _TEMPLATE_ERROR = 80  # India's registered-template check failed: upstream adds the text sent
 
 
-def missing(cfg) -> str | None:
-    if not cfg.api_key:
-        return "missing Textlocal API key"
-    if not cfg.sender:
-        return "missing Textlocal sender"
-    return None
-
-
-class Textlocal:
-    name = "textlocal"
-    verifies_otp = False
-
-    def __init__(self, cfg, poster: Poster) -> None:
-        self._cfg = cfg
-        self._poster = poster
-        self._url = poster.url(ORIGIN, "/send")
+class Textlocal(Vendor):
+    name, label = "textlocal", "TextLocal"
+    origin, path = "https://api.textlocal.in", "/send"
+    required = (("api_key", "missing Textlocal API key"), ("sender", "missing Textlocal sender"))
 
     async def send(self, phone: str, message: str, channel: str, otp: str) -> str:
-        if channel != "sms":
-            raise SmsError(f'channel type "{channel}" is not supported for TextLocal')
+        self.check_channel(channel)
         fields = {"sender": self._cfg.sender, "apikey": self._cfg.api_key, "message": message, "numbers": phone}
         # The HTTP status says nothing here: the document's status does.
         doc = (await self._poster.form(self._url, fields)).object()
@@ -45,6 +31,3 @@ class Textlocal:
         if errors[0].get("code") == _TEMPLATE_ERROR:
             raise SmsError(f"textlocal error: {error} (code: {code}) template message: {message}")
         raise SmsError(f"textlocal error: {error} (code: {code}) message {message_id}")
-
-    async def verify(self, phone: str, code: str) -> bool:
-        return False

@@ -5,21 +5,9 @@ from __future__ import annotations
 import re
 
 from . import SmsError
-from .wire import Answer, Poster, basic_auth, text_of
+from .wire import Answer, Poster, Vendor, basic_auth, text_of
 
-ORIGIN = "https://api.twilio.com"
 _E164_DIGITS = re.compile(r"^[1-9][0-9]{1,14}$")
-
-
-def missing(cfg) -> str | None:
-    """Upstream's check of the credentials, with its words (shared by twilio_verify)."""
-    if not cfg.account_sid:
-        return "missing Twilio account SID"
-    if not cfg.auth_token:
-        return "missing Twilio auth token"
-    if not cfg.message_service_sid:
-        return "missing Twilio message service SID or Twilio phone number"
-    return None
 
 
 def error_text(answer: Answer) -> str:
@@ -33,15 +21,23 @@ def _looks_like_number(sender: str) -> bool:
     return bool(_E164_DIGITS.match(sender.removeprefix("+").replace(" ", "")))
 
 
-class Twilio:
-    name = "twilio"
-    verifies_otp = False
+# Upstream's check of the credentials, with its words (shared by twilio_verify).
+TWILIO_REQUIRED = (("account_sid", "missing Twilio account SID"), ("auth_token", "missing Twilio auth token"),
+                   ("message_service_sid", "missing Twilio message service SID or Twilio phone number"))
+
+
+class Twilio(Vendor):
+    name, label = "twilio", "Twilio"
+    origin = "https://api.twilio.com"
+    channels = ("sms", "whatsapp")
+    required = TWILIO_REQUIRED
 
     def __init__(self, cfg, poster: Poster) -> None:
-        self._cfg = cfg
-        self._poster = poster
+        super().__init__(cfg, poster)
         self._auth = basic_auth(cfg.account_sid, cfg.auth_token)
-        self._url = poster.url(ORIGIN, f"/2010-04-01/Accounts/{cfg.account_sid}/Messages.json")
+
+    def path_for(self, cfg) -> str:
+        return f"/2010-04-01/Accounts/{cfg.account_sid}/Messages.json"
 
     def fields(self, phone: str, message: str, channel: str, otp: str) -> dict[str, str]:
         sender, receiver = self._cfg.message_service_sid, "+" + phone
@@ -59,8 +55,7 @@ class Twilio:
         return fields
 
     async def send(self, phone: str, message: str, channel: str, otp: str) -> str:
-        if channel not in ("sms", "whatsapp"):
-            raise SmsError(f'channel type "{channel}" is not supported for Twilio')
+        self.check_channel(channel)
         answer = await self._poster.form(self._url, self.fields(phone, message, channel, otp), self._auth)
         if answer.status not in (200, 201):
             raise SmsError(error_text(answer))
@@ -70,6 +65,3 @@ class Twilio:
             raise SmsError(f"twilio error: {text_of(doc.get('error_message'))} "
                            f"{text_of(doc.get('error_code'))} for message {sid}")
         return sid
-
-    async def verify(self, phone: str, code: str) -> bool:
-        return False  # the code is ours, checked by the flows

@@ -5,30 +5,30 @@ from __future__ import annotations
 import logging
 
 from . import SmsError
-from .twilio import error_text, missing  # noqa: F401 - the same credentials and error document
-from .wire import Poster, basic_auth, text_of
+from .twilio import TWILIO_REQUIRED, error_text
+from .wire import Poster, Vendor, basic_auth, text_of
 
 log = logging.getLogger("gotrue_lite.sms")
 
-ORIGIN = "https://verify.twilio.com"
-
-
-class TwilioVerify:
-    name = "twilio_verify"
+class TwilioVerify(Vendor):
+    name, label = "twilio_verify", "Twilio"
     verifies_otp = True
+    origin = "https://verify.twilio.com"
+    channels = ("sms", "whatsapp")
+    required = TWILIO_REQUIRED  # the same credentials and error document as Twilio's
 
     def __init__(self, cfg, poster: Poster) -> None:
-        self._poster = poster
+        super().__init__(cfg, poster)  # self._url: the Verifications endpoint
         self._auth = basic_auth(cfg.account_sid, cfg.auth_token)
-        service = f"/v2/Services/{cfg.message_service_sid}"
-        self._start_url = poster.url(ORIGIN, service + "/Verifications")
-        self._check_url = poster.url(ORIGIN, service + "/VerificationCheck")
+        self._check_url = poster.url(self.origin, f"/v2/Services/{cfg.message_service_sid}/VerificationCheck")
+
+    def path_for(self, cfg) -> str:
+        return f"/v2/Services/{cfg.message_service_sid}/Verifications"
 
     async def send(self, phone: str, message: str, channel: str, otp: str) -> str:
         # No text and no code of ours: Twilio writes the message. No whatsapp: prefix here.
-        if channel not in ("sms", "whatsapp"):
-            raise SmsError(f'channel type "{channel}" is not supported for Twilio')
-        answer = await self._poster.form(self._start_url, {"To": "+" + phone, "Channel": channel}, self._auth)
+        self.check_channel(channel)
+        answer = await self._poster.form(self._url, {"To": "+" + phone, "Channel": channel}, self._auth)
         if answer.status not in (200, 201):
             raise SmsError(error_text(answer))
         return text_of(answer.object().get("sid"))

@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 from . import SmsError
-from .wire import Poster, text_of
+from .wire import Vendor, text_of
 
-ORIGIN = "https://rest.nexmo.com"
-
-
-def missing(cfg) -> str | None:
-    if not cfg.api_key:
-        return "missing Vonage API key"
-    if not cfg.api_secret:
-        return "missing Vonage API secret"
-    if not cfg.sender:
-        return "missing Vonage 'from' parameter"
-    return None
-
-
-class Vonage:
-    name = "vonage"
-    verifies_otp = False
-
-    def __init__(self, cfg, poster: Poster) -> None:
-        self._cfg = cfg
-        self._poster = poster
-        self._url = poster.url(ORIGIN, "/sms/json")
+class Vonage(Vendor):
+    name, label = "vonage", "Vonage"
+    origin, path = "https://rest.nexmo.com", "/sms/json"
+    required = (("api_key", "missing Vonage API key"), ("api_secret", "missing Vonage API secret"),
+                ("sender", "missing Vonage 'from' parameter"))
 
     async def send(self, phone: str, message: str, channel: str, otp: str) -> str:
-        if channel != "sms":
-            raise SmsError(f'channel type "{channel}" is not supported for Vonage')
+        self.check_channel(channel)
         fields = {"from": self._cfg.sender, "to": phone, "text": message,
                   "api_key": self._cfg.api_key, "api_secret": self._cfg.api_secret}
         if not message.isascii():
@@ -45,6 +28,3 @@ class Vonage:
             raise SmsError(f"vonage error: {text_of(first.get('error-text'))} (status: "
                            f"{text_of(first.get('status'))}) for message {message_id}")
         return message_id
-
-    async def verify(self, phone: str, code: str) -> bool:
-        return False

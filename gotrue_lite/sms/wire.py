@@ -95,3 +95,37 @@ class Poster:
                            f'after {self._timeout.total:g}s)') from None
         except aiohttp.ClientError as exc:
             raise SmsError(f'Post "{url}": {exc}') from None
+
+
+class Vendor:
+    """What every vendor module shares: its settings and poster, the URL it posts to, upstream's
+    credential check (`required`: setting, message when empty) and its channel check. Vendors
+    that send our own code leave `verify` as it is: the flows check that code themselves."""
+
+    name = ""
+    label = ""  # as upstream's channel error names the vendor
+    verifies_otp = False
+    origin = ""
+    path = ""
+    channels: tuple[str, ...] = ("sms",)
+    required: tuple[tuple[str, str], ...] = ()
+
+    def __init__(self, cfg, poster: Poster) -> None:
+        self._cfg = cfg
+        self._poster = poster
+        self._url = poster.url(self.origin, self.path_for(cfg))
+
+    def path_for(self, cfg) -> str:
+        return self.path
+
+    @classmethod
+    def missing(cls, cfg) -> str | None:
+        """Upstream's words for the first credential that is not set, else None."""
+        return next((message for attr, message in cls.required if not getattr(cfg, attr)), None)
+
+    def check_channel(self, channel: str) -> None:
+        if channel not in self.channels:
+            raise SmsError(f'channel type "{channel}" is not supported for {self.label}')
+
+    async def verify(self, phone: str, code: str) -> bool:
+        return False
