@@ -27,16 +27,21 @@ ANSWER_LIMIT = 200 * 1024
 
 def sign(secrets: tuple[str, ...], msg_id: str, timestamp: int, body: bytes) -> str:
     """The webhook-signature header: one `v1,<base64 HMAC-SHA256>` per `v1,whsec_…` secret,
-    over "<id>.<timestamp>.<body>" with the base64-decoded secret (Standard Webhooks)."""
+    over "<id>.<timestamp>.<body>" with the base64-decoded secret (Standard Webhooks).
+
+    Separated by a space, as the Standard Webhooks spec and its libraries read them; upstream
+    joins them with ", ", which leaves a comma on every signature but the last, so that a
+    receiver using those libraries matches only the last secret (secret rotation breaks)."""
     signed = f"{msg_id}.{timestamp}.".encode() + body
     signatures = []
     for secret in secrets:
         if not secret.startswith("v1,"):
             continue  # v1a (asymmetric) secrets: upstream does not sign with them either
-        key = base64.b64decode(secret.removeprefix("v1,").removeprefix("whsec_"))
+        # Unpadded base64 is accepted, as the Standard Webhooks libraries do.
+        key = base64.b64decode(secret.removeprefix("v1,").removeprefix("whsec_") + "==")
         digest = hmac.new(key, signed, hashlib.sha256).digest()
         signatures.append("v1," + base64.b64encode(digest).decode())
-    return ", ".join(signatures)
+    return " ".join(signatures)
 
 
 def _timed_out() -> APIError:
