@@ -109,12 +109,27 @@ class Hooks:
         return answer
 
 
-async def check_functions(settings, db) -> None:
+def _function_hooks(settings) -> list[tuple[str, HookSettings]]:
+    return [(name, hook) for name, hook in settings.hooks.items()
+            if hook.enabled and hook.uri.lower().startswith("pg-functions:")]
+
+
+async def check_functions(settings, db=None) -> None:
     """At start: every enabled pg-functions hook names a function that exists (upstream finds out
-    at the first call; a typo is better caught before any user meets it)."""
-    for name, hook in settings.hooks.items():
-        if not (hook.enabled and hook.uri.lower().startswith("pg-functions:")):
-            continue
+    at the first call; a typo is better caught before any user meets it). Without `db`, the
+    database is opened for the check alone (serve checks before it migrates anything)."""
+    hooks = _function_hooks(settings)
+    if not hooks:
+        return
+    if db is None:
+        from ..store import open_database
+
+        own = await open_database(settings)
+        try:
+            return await check_functions(settings, own)
+        finally:
+            await own.close()
+    for name, hook in hooks:
         env = f"GOTRUE_HOOK_{name.upper()}_URI"
         if db.dialect != "postgres":
             raise ConfigError(f"{env}: pg-functions:// hooks need a PostgreSQL database")
