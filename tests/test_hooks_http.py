@@ -306,3 +306,20 @@ def test_password_rejection_without_a_message(hook_server, make_server, backend)
                  "Further password verification attempts will be rejected.")
     hooks.answer("password_verification_attempt", lambda p: {"decision": 7})
     assert_error(sign_in(server, email), 500, "unexpected_failure", "Error unmarshaling JSON output.")
+
+
+def test_admin_generate_link_asks_the_user_hooks(hook_server, make_server, backend):
+    hooks = hook_server()
+    hooks.answer("before_user_created", lambda p: {"error": {"http_code": 409, "message": "Invites are paused"}}
+                 if p["user"]["email"].startswith("invitee") else {})
+    server = make_server(backend, **hooks.env("before_user_created", "after_user_created"))
+    admin = {"Authorization": f"Bearer {server.service_role_key}"}
+    invitee = new_email("invitee")
+    assert_error(post(server, "/admin/generate_link", {"type": "invite", "email": invitee}, headers=admin),
+                 409, "unknown", "Invites are paused")
+    assert count(server, "users") == 0
+    email = new_email("linked")
+    resp = post(server, "/admin/generate_link", {"type": "signup", "email": email, "password": PASSWORD},
+                headers=admin)
+    assert resp.status_code == 200, resp.text
+    assert hooks.calls("after_user_created")[-1].payload["user"]["id"] == resp.json()["id"]

@@ -217,3 +217,21 @@ def test_mfa_verification_attempt_can_reject(hook_server, make_server, backend):
     # A rejection logs the user out everywhere (upstream).
     assert rows(server, "SELECT id FROM sessions WHERE user_id = $1", session["user"]["id"]) == []
     assert sign_in(server, email).status_code == 200
+
+
+def test_mfa_notifications_go_through_send_email(hook_server, make_server, backend):
+    hooks = hook_server()
+    server = make_server(backend, **hooks.env("send_email"),
+                         GOTRUE_MAILER_NOTIFICATIONS_MFA_FACTOR_ENROLLED_ENABLED="true")
+    email = new_email()
+    session = post(server, "/signup", {"email": email, "password": PASSWORD}).json()
+    token = session["access_token"]
+    factor = call(server, "POST", "/factors", token, {"factor_type": "totp"}).json()
+    ch = call(server, "POST", f"/factors/{factor['id']}/challenge", token).json()
+    code = pyotp.TOTP(factor["totp"]["secret"]).at(clock.now())
+    assert call(server, "POST", f"/factors/{factor['id']}/verify", token,
+                {"challenge_id": ch["id"], "code": code}).status_code == 200
+    data = hooks.calls("send_email")[-1].payload["email_data"]
+    assert data["email_action_type"] == "mfa_factor_enrolled_notification"
+    assert data["factor_type"] == "totp" and data["token"] == "" and data["token_hash"] == ""
+    assert dev_mail(server) == []

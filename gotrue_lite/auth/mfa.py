@@ -428,7 +428,17 @@ async def unenroll(ctx: Context, client: Client, user: User, session: Session | 
 
 async def _notify(ctx: Context, user: User, notice: str, factor_type: str) -> None:
     """The optional "verification method added/removed" mail; failing to send it fails nothing."""
-    if not ctx.settings.mailer.notifications.get(notice) or not user.email or ctx.mailer is None:
+    if not ctx.settings.mailer.notifications.get(notice) or not user.email:
+        return
+    if hook_points.enabled(ctx, "send_email"):
+        try:
+            await hook_points.send_email(ctx, None, None, user, hook_points.email_data(
+                action=f"{notice}_notification", site_url=ctx.settings.api.external_url,
+                redirect_to=ctx.settings.site_url, factor_type=factor_type))
+        except APIError as exc:
+            log.warning("unable to send the %s notification through the send_email hook: %s", notice, exc.message)
+        return
+    if ctx.mailer is None:
         return
     try:
         await ctx.mailer.send(f"{notice}_notification", user.email,
