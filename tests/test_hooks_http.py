@@ -323,3 +323,16 @@ def test_admin_generate_link_asks_the_user_hooks(hook_server, make_server, backe
                 headers=admin)
     assert resp.status_code == 200, resp.text
     assert hooks.calls("after_user_created")[-1].payload["user"]["id"] == resp.json()["id"]
+
+
+def test_secrets_stay_out_of_the_log(hook_server, make_server, backend, caplog):
+    hooks = hook_server()
+    hooks.answer("custom_access_token", lambda p: Reply(status=500, body="{}"))
+    uri = hooks.uri("custom_access_token").replace("http://", "http://hookuser:url-password-123@")
+    server = make_server(backend, GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_ENABLED="true",
+                         GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_URI=uri, GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_SECRETS=SECRET)
+    with caplog.at_level("INFO"):
+        assert signup(server, new_email()).status_code == 500
+    assert "errored out" in caplog.text  # the failure is logged…
+    assert "url-password-123" not in caplog.text and SECRET.split("_", 1)[1] not in caplog.text  # …its secrets not
+    assert hooks.calls("custom_access_token")[0].verified

@@ -53,6 +53,12 @@ def metadata(name: str, ip: str | None) -> dict[str, Any]:
     return out
 
 
+def shown(uri: str) -> str:
+    """The URI as logs may show it: without user:password@ or a query (either may hold a key)."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
 def pg_function(uri: str) -> tuple[str, str]:
     """(schema, function) of a pg-functions://<db>/<schema>/<function> URI."""
     parts = urlsplit(uri).path.split("/")
@@ -79,10 +85,10 @@ class Hooks:
         try:
             answer = await self._dispatch(hook, payload, tx)
         except APIError as exc:
-            log.warning("hook %s (%s) errored out after %.0f ms: %s", name, hook.uri,
+            log.warning("hook %s (%s) errored out after %.0f ms: %s", name, shown(hook.uri),
                         (time.monotonic() - started) * 1000, exc.message)
             raise
-        log.info("hook %s (%s) ran in %.0f ms", name, hook.uri, (time.monotonic() - started) * 1000)
+        log.info("hook %s (%s) ran in %.0f ms", name, shown(hook.uri), (time.monotonic() - started) * 1000)
         return answer
 
     async def _dispatch(self, hook: HookSettings, payload: dict[str, Any], tx: Executor | None):
