@@ -235,3 +235,18 @@ def test_mfa_notifications_go_through_send_email(hook_server, make_server, backe
     assert data["email_action_type"] == "mfa_factor_enrolled_notification"
     assert data["factor_type"] == "totp" and data["token"] == "" and data["token_hash"] == ""
     assert dev_mail(server) == []
+
+
+def test_send_sms_for_a_phone_change_shows_the_new_number(hook_server, make_server, backend):
+    hooks = hook_server()
+    server = make_server(backend, **hooks.env("send_sms"), GOTRUE_EXTERNAL_PHONE_ENABLED="true")
+    session = post(server, "/signup", {"email": new_email(), "password": PASSWORD}).json()
+    resp = httpx.put(server.url + "/user", json={"phone": "+15550107777"}, headers=bearer(session["access_token"]),
+                     timeout=TIMEOUT)
+    assert resp.status_code == 200, resp.text
+    payload = hooks.calls("send_sms")[-1].payload
+    assert payload["sms"]["phone"] == "15550107777" and payload["user"]["new_phone"] == "15550107777"
+    verified = post(server, "/verify", {"phone": "15550107777", "token": payload["sms"]["otp"],
+                                        "type": "phone_change"})
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["user"]["phone"] == "15550107777"

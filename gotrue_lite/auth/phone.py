@@ -3,6 +3,7 @@ checking them (upstream internal/api/phone.go, verify.go → smsVerify, reauthen
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import uuid
@@ -117,7 +118,9 @@ async def send(ctx: Context, tx: Executor, user: User, kind: Kind, phone: str, c
         code = crypto.otp(settings.sms.otp_length)
         if hook_points.enabled(ctx, "send_sms"):
             # The hook delivers the code instead of the vendor; its error is the client's answer.
-            await hook_points.send_sms(ctx, tx, client, user, phone, code, "")
+            # For a phone change the user shown already has the destination as new_phone (upstream).
+            shown = dataclasses.replace(user, phone_change=phone) if kind is PHONE_CHANGE else user
+            await hook_points.send_sms(ctx, tx, client, shown, phone, code, "")
             extra = {"phone_change": phone} if kind is PHONE_CHANGE else None
             await otp.issue(tx, user.id, kind.column, phone, settings.sms.otp_length, extra=extra, code=code)
             return None
