@@ -1540,6 +1540,9 @@ def _check_hook(hook: str, values: dict[str, Any]) -> None:
             raise ConfigError(
                 f"{env}_SECRETS: expected v1,whsec_<base64> or v1a,whpk_<base64>:whsk_<base64>"
             )
+        if enabled and not secret.startswith("v1,"):
+            # upstream accepts the setting, then fails every call ("invalid signature format").
+            raise ConfigError(f"{env}_SECRETS: v1a (asymmetric) secrets cannot sign hook calls; use v1,whsec_<base64>")
 
 
 def _log_unknown(environ: Mapping[str, str], dotenv: Mapping[str, str],

@@ -773,6 +773,12 @@ def test_hooks(tmp_path):
         "GOTRUE_HOOK_SEND_SMS_URI: invalid function name: bad-name")
     s = load(tmp_path, env={"GOTRUE_HOOK_SEND_SMS_ENABLED": "true", "GOTRUE_HOOK_SEND_SMS_URI": "http://127.0.0.1:9/h"})
     assert s.hooks["send_sms"].enabled
+    asymmetric = f"v1a,whpk_{'A' * 44}:whsk_{'B' * 44}"
+    assert load(tmp_path, env={"GOTRUE_HOOK_SEND_SMS_URI": "https://h.test",
+                               "GOTRUE_HOOK_SEND_SMS_SECRETS": asymmetric}).hooks["send_sms"].secrets == (asymmetric,)
+    assert error_of(tmp_path, env={"GOTRUE_HOOK_SEND_SMS_ENABLED": "true", "GOTRUE_HOOK_SEND_SMS_URI": "https://h.test",
+                                   "GOTRUE_HOOK_SEND_SMS_SECRETS": asymmetric}).startswith(
+        "GOTRUE_HOOK_SEND_SMS_SECRETS: v1a (asymmetric) secrets cannot sign")
     assert error_of(tmp_path, env={"GOTRUE_HOOK_SEND_SMS_URI": "http://example.com/x"}).startswith(
         "GOTRUE_HOOK_SEND_SMS_URI:")
     assert error_of(tmp_path, env={"GOTRUE_HOOK_SEND_SMS_URI": "https://h.test",

@@ -36,7 +36,7 @@ def sign(secrets: tuple[str, ...], msg_id: str, timestamp: int, body: bytes) -> 
     signatures = []
     for secret in secrets:
         if not secret.startswith("v1,"):
-            continue  # v1a (asymmetric) secrets: upstream does not sign with them either
+            continue  # v1a (asymmetric) secrets sign nothing; config refuses them on an enabled hook
         # Unpadded base64 is accepted, as the Standard Webhooks libraries do.
         key = base64.b64decode(secret.removeprefix("v1,").removeprefix("whsec_") + "==")
         digest = hmac.new(key, signed, hashlib.sha256).digest()
