@@ -14,6 +14,7 @@ from .api.routes import add_routes
 from .auth import Context
 from .auth.recent_users import RecentUsers
 from .config import ConfigError
+from .hooks import Hooks, check_functions
 from .mail import MAILER, Mailer
 from .outbound import new_client
 from .ratelimit import EndpointLimits, SendBudget, SignInGuard, UsedSteps
@@ -55,6 +56,7 @@ def create_app(settings, db: Database | None = None) -> web.Application:
         if database is None:
             database = await open_database(settings)
             await apply_migrations(database)
+        await check_functions(settings, database)
         http = new_client()
         mailer.db = database
         mailer.use_http(http)
@@ -65,7 +67,7 @@ def create_app(settings, db: Database | None = None) -> web.Application:
                            recent_users=RecentUsers(database, settings.lite.user_cache_ttl.total_seconds()),
                            http=http, sms=build_sms(settings, http, mailer.dev_box),
                            sms_budget=SendBudget(settings.rate_limit.sms_sent),
-                           used_totp_steps=UsedSteps())
+                           used_totp_steps=UsedSteps(), hooks=Hooks(settings, http, database))
         yield
         await mailer.close()  # finishes pending dev-mailbox writes, which need the database
         await http.close()

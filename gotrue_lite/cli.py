@@ -342,6 +342,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         log.warning("%s", line)
 
     async def build_app() -> web.Application:
+        from gotrue_lite.hooks import check_functions
+
+        await check_functions(settings)  # before migrating: a bad hook setting changes nothing
         db, _ = await _open_migrated(settings)
         try:
             return create_app(settings, db=db)

@@ -1131,8 +1131,6 @@ NOT_YET: tuple[MissingFeature, ...] = (
                     "GOTRUE_EXTERNAL_REDIRECTURL", "GOTRUE_SECURITY_MANUAL_LINKING_ENABLED"),
                    (*(f"GOTRUE_EXTERNAL_{name.upper()}_ENABLED" for name in _PROVIDERS),
                     "GOTRUE_SECURITY_MANUAL_LINKING_ENABLED")),
-    # Enabling a hook stops start-up instead (_check_hook), so there is nothing to warn about.
-    MissingFeature("auth hooks", ("GOTRUE_HOOK_",)),
     # The MFA factor enrolled / unenrolled notifications are sent (auth/mfa.py); the others not yet.
     MissingFeature("security notification mails",
                    (*(f"GOTRUE_MAILER_NOTIFICATIONS_{kind.upper()}_ENABLED" for kind in _PENDING_NOTIFICATIONS),
@@ -1501,17 +1499,19 @@ def _database_target(url: str, cwd: Path) -> tuple[str, str | None]:
 
 
 _HOOK_HTTP_HOSTS = ("localhost", "127.0.0.1", "::1", "host.docker.internal")
-_HOOK_SECRET = re.compile(
-    r"v1,whsec_[A-Za-z0-9+/=]+|v1a,whpk_[A-Za-z0-9+/=]+:whsk_[A-Za-z0-9+/=]+"
-)
+# upstream's formats (internal/conf): the symmetric one is matched at the start only, as there.
+_HOOK_SECRETS = (re.compile(r"v1,whsec_[A-Za-z0-9+/=]{32,88}"),
+                 re.compile(r"v1a,whpk_[A-Za-z0-9+/=]{44,}:whsk_[A-Za-z0-9+/=]{44,}$"))
+_PG_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,62}")
 
 
 def _check_hook(hook: str, values: dict[str, Any]) -> None:
     env = f"GOTRUE_HOOK_{hook.upper()}"
-    if values[f"hooks.{hook}.enabled"]:
-        raise ConfigError(f"{env}_ENABLED: hooks are not supported by gotrue-lite yet")
-    # Go validates every non-empty URI at start-up, enabled or not; so do we.
     uri = values[f"hooks.{hook}.uri"]
+    enabled = values[f"hooks.{hook}.enabled"]
+    if enabled and not uri:
+        raise ConfigError(f"{env}_URI: required when {env}_ENABLED is true")
+    # Go validates every non-empty URI at start-up, enabled or not; so do we.
     if not uri:
         return
     try:
@@ -1521,18 +1521,28 @@ def _check_hook(hook: str, values: dict[str, Any]) -> None:
         raise ConfigError(f"{env}_URI: not a valid URI") from None
     scheme = parts.scheme.lower()
     if scheme == "pg-functions":
-        if not re.fullmatch(r"/[^/]+/[^/]+", parts.path):
+        names = parts.path.split("/")
+        if len(names) < 3:
             raise ConfigError(f"{env}_URI: expected pg-functions://<db>/<schema>/<function>")
+        for kind, name in (("schema", names[1]), ("function", names[2])):
+            if not _PG_NAME.fullmatch(name):
+                raise ConfigError(f"{env}_URI: invalid {kind} name: {name}")
+        if enabled and values["db.driver"] != "postgres":
+            raise ConfigError(f"{env}_URI: pg-functions:// hooks need a PostgreSQL database (DATABASE_URL is SQLite)")
         return
     if scheme == "http" and host not in _HOOK_HTTP_HOSTS:
-        raise ConfigError(f"{env}_URI: http:// is only allowed to localhost; use https://")
+        raise ConfigError(f"{env}_URI: http:// is only allowed to localhost, 127.0.0.1, ::1 and "
+                          "host.docker.internal; use https://")
     if scheme not in ("http", "https"):
         raise ConfigError(f"{env}_URI: expected a pg-functions:// or https:// URI")
     for secret in values[f"hooks.{hook}.secrets"]:
-        if not _HOOK_SECRET.fullmatch(secret):
+        if not any(form.match(secret) for form in _HOOK_SECRETS):
             raise ConfigError(
                 f"{env}_SECRETS: expected v1,whsec_<base64> or v1a,whpk_<base64>:whsk_<base64>"
             )
+        if enabled and not secret.startswith("v1,"):
+            # upstream accepts the setting, then fails every call ("invalid signature format").
+            raise ConfigError(f"{env}_SECRETS: v1a (asymmetric) secrets cannot sign hook calls; use v1,whsec_<base64>")
 
 
 def _log_unknown(environ: Mapping[str, str], dotenv: Mapping[str, str],

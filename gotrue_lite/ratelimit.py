@@ -187,7 +187,7 @@ class SignInGuard:
     ResourceOwnerPasswordGrant) only limits /token per client IP — 150 per 5 minutes, burst 30,
     and only when GOTRUE_RATE_LIMIT_HEADER or Sb-Forwarded-For identifies the client; there is no
     failed-attempt counter on users or identities (the password_verification_attempt hook is the
-    only per-account hook, and gotrue-lite does not run hooks). So by default one account can be
+    only per-account rule, and only where one is configured). So by default one account can be
     guessed at without end by anyone who rotates addresses, or by everyone when no header is set.
 
     The rule added here, per sign-in identifier (audience + email or phone, known or not, so the

@@ -763,8 +763,22 @@ def test_hooks(tmp_path):
     assert s.hooks["send_email"].uri == "https://hooks.test/send"
     assert s.hooks["send_email"].secrets == (secret, secret)
     assert error_of(tmp_path, env={"GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_ENABLED": "true"}) == (
-        "GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_ENABLED: hooks are not supported by gotrue-lite yet"
+        "GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_URI: required when GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_ENABLED is true"
     )
+    # The default database is SQLite: a function hook cannot run there.
+    assert error_of(tmp_path, env={"GOTRUE_HOOK_SEND_SMS_ENABLED": "true",
+                                   "GOTRUE_HOOK_SEND_SMS_URI": "pg-functions://postgres/public/hook"}).startswith(
+        "GOTRUE_HOOK_SEND_SMS_URI: pg-functions:// hooks need a PostgreSQL database")
+    assert error_of(tmp_path, env={"GOTRUE_HOOK_SEND_SMS_URI": "pg-functions://postgres/public/bad-name"}) == (
+        "GOTRUE_HOOK_SEND_SMS_URI: invalid function name: bad-name")
+    s = load(tmp_path, env={"GOTRUE_HOOK_SEND_SMS_ENABLED": "true", "GOTRUE_HOOK_SEND_SMS_URI": "http://127.0.0.1:9/h"})
+    assert s.hooks["send_sms"].enabled
+    asymmetric = f"v1a,whpk_{'A' * 44}:whsk_{'B' * 44}"
+    assert load(tmp_path, env={"GOTRUE_HOOK_SEND_SMS_URI": "https://h.test",
+                               "GOTRUE_HOOK_SEND_SMS_SECRETS": asymmetric}).hooks["send_sms"].secrets == (asymmetric,)
+    assert error_of(tmp_path, env={"GOTRUE_HOOK_SEND_SMS_ENABLED": "true", "GOTRUE_HOOK_SEND_SMS_URI": "https://h.test",
+                                   "GOTRUE_HOOK_SEND_SMS_SECRETS": asymmetric}).startswith(
+        "GOTRUE_HOOK_SEND_SMS_SECRETS: v1a (asymmetric) secrets cannot sign")
     assert error_of(tmp_path, env={"GOTRUE_HOOK_SEND_SMS_URI": "http://example.com/x"}).startswith(
         "GOTRUE_HOOK_SEND_SMS_URI:")
     assert error_of(tmp_path, env={"GOTRUE_HOOK_SEND_SMS_URI": "https://h.test",

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from ..config import Settings
+    from ..hooks import Hooks
     from ..mail import Mailer
     from ..ratelimit import SendBudget, SignInGuard, UsedSteps
     from ..sms import Sms
@@ -32,6 +33,7 @@ class Context:
     sms: "Sms | None" = None  # the SMS vendor or dev outbox
     sms_budget: "SendBudget | None" = None  # GOTRUE_RATE_LIMIT_SMS_SENT
     used_totp_steps: "UsedSteps | None" = None  # TOTP codes already accepted (used once)
+    hooks: "Hooks | None" = None  # GOTRUE_HOOK_*: the auth hooks (see hook_points.py)
 
 
 @dataclass(frozen=True)

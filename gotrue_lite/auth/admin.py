@@ -20,9 +20,12 @@ from ..store import factors as factor_store
 from ..store import one_time_tokens as ott_store
 from ..store import sessions as session_store
 from ..store import users as user_store
-from . import Client, Context, audit, emails, fields, mfa, otp
+from . import Client, Context, audit, emails, fields, hook_points, mfa, otp
 from .account import PENDING_TOKENS, merge_metadata
-from .signup import confirm_email, confirm_phone, create_user as create_email_user, ensure_identity, is_race, refused_user
+from .signup import (
+    confirm_email, confirm_phone, create_user as create_email_user, ensure_identity, is_race, new_user_values,
+    refused_user,
+)
 
 EMAIL_EXISTS = "A user with this email address has already been registered"
 CREATING_FAILED = "Database error creating new user"  # upstream adminUserCreate, for any error in its transaction
@@ -423,11 +426,15 @@ async def generate_link(ctx: Context, client: Client, actor: Actor, *, link_type
     elif link_type == "invite":
         extra = {"invited_at": clock.now()}
 
+    values = None
+    if user is None:
+        # upstream asks before_user_created here (signup and invite links), outside the transaction.
+        values = await new_user_values(ctx, client, "email", address, password_hash=password_hash, data=data or {})
     try:
         async with ctx.db.transaction() as tx:
             if user is None:
                 user = await create_email_user(ctx, tx, client.aud, "email", address, password_hash=password_hash,
-                                               data=data or {})
+                                               data=data or {}, values=values)
             elif link_type == "signup" and data:
                 await user_store.update_user(tx, user.id, raw_user_meta_data=merge_metadata(user.user_metadata, data))
             if link_type in ("magiclink", "recovery"):
@@ -439,6 +446,8 @@ async def generate_link(ctx: Context, client: Client, actor: Actor, *, link_type
     except UniqueViolation:
         raise _email_exists() from None  # a concurrent sign-up took the address
 
+    if values is not None:
+        await hook_points.after_user_created(ctx, client, fresh)
     from ..mail import action_link
 
     return {

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import APIError
 from ..models import User
 from ..store import Executor
-from . import Context, otp
+from . import Context, hook_points, otp
 
 log = logging.getLogger("gotrue_lite.emails")
 
@@ -61,10 +61,16 @@ def take_budget(ctx: Context) -> None:
         raise APIError(429, "over_email_send_rate_limit", "email rate limit exceeded")
 
 
+# upstream's email_action_type for each kind, as the send_email hook is told it.
+ACTIONS = {"confirmation": "signup", "invite": "invite", "recovery": "recovery", "magic_link": "magiclink",
+           "email_change": "email_change", "reauthentication": "reauthentication"}
+
+
 async def send(ctx: Context, tx: Executor, user: User, kind: Kind, *, to: str, redirect_to: str,
                pkce: bool = False, cooldown: bool = True, budget: bool = True, extra: dict[str, Any] | None = None,
-               variables: dict[str, Any] | None = None) -> otp.IssuedToken:
-    """Issue a token of `kind` for `user`, inside the caller's transaction, and mail it to `to`.
+               variables: dict[str, Any] | None = None, deliver: bool = True) -> otp.IssuedToken:
+    """Issue a token of `kind` for `user`, inside the caller's transaction, and mail it to `to`
+    (or hand it to the send_email hook; `deliver=False`: the caller hands it over itself).
 
     A failed send raises, so the transaction rolls back: no token is left that was never sent.
     """
@@ -75,6 +81,13 @@ async def send(ctx: Context, tx: Executor, user: User, kind: Kind, *, to: str, r
     if budget:
         take_budget(ctx)
     issued = await otp.issue(tx, user.id, kind.column, to, settings.mailer.otp_length, pkce=pkce, extra=extra)
+    if hook_points.enabled(ctx, "send_email"):
+        if deliver:
+            # The hook's own error (an `error` object, a timeout) is the client's answer (upstream).
+            await hook_points.send_email(ctx, tx, None, user, hook_points.email_data(
+                token=issued.code, token_hash=issued.stored, redirect_to=redirect_to,
+                action=ACTIONS[kind.template], site_url=settings.api.external_url))
+        return issued
     if ctx.mailer is None:
         return issued
     from ..mail import MailError, action_link

@@ -24,7 +24,7 @@ from ..store import factors as factor_store
 from ..store import sessions as session_store
 from ..store import users as user_store
 from ..store.base import run
-from . import Client, Context, audit, dbcrypt, fields, mfa_phone, webauthn
+from . import Client, Context, audit, dbcrypt, fields, hook_points, mfa_phone, webauthn
 from .sessions import token_response
 
 log = logging.getLogger("gotrue_lite.mfa")
@@ -260,7 +260,7 @@ async def challenge(ctx: Context, client: Client, user: User, factor: Factor, ch
     if factor.factor_type == "phone":
         # The SMS goes out before the row is written, as upstream.
         challenge_id = str(uuid.uuid4())
-        extra = await mfa_phone.send_code(ctx, factor, channel, challenge_id)
+        extra = await mfa_phone.send_code(ctx, factor, channel, challenge_id, user=user, client=client)
         created = await _write_challenge(ctx, client, user, factor, challenge_id, **extra)
         return {"id": created.id, "type": "phone", "expires_at": _expires_at(ctx, created)}
     if factor.factor_type == "webauthn":
@@ -349,6 +349,8 @@ async def verify(ctx: Context, client: Client, user: User, claims: dict[str, Any
     else:
         valid = _totp_accepted(ctx, factor, code)
         message = "Invalid TOTP code entered"
+    if hook_points.enabled(ctx, "mfa_verification_attempt"):
+        await hook_points.mfa_attempt(ctx, client, user, factor.id, factor.factor_type, valid)
     if not valid:
         raise APIError(422, "mfa_verification_failed", message)
     return await _step_up(ctx, client, user, claims, factor, found)
@@ -389,9 +391,12 @@ async def _step_up(ctx: Context, client: Client, user: User, claims: dict[str, A
         await session_store.delete_below_aal2(tx, user.id)
         await factor_store.delete_unverified_of_type(tx, user.id, factor.factor_type)
         fresh = await user_store.get(tx, user.id)
+        # In the transaction: a failing custom_access_token hook undoes the step-up (upstream).
+        response = await token_response(ctx, fresh, session.id, amr, issued, session.created_at,
+                                        method=FACTOR_AMR[factor.factor_type], client=client, tx=tx)
     if completes_enrolment:
         await _notify(ctx, fresh, "mfa_factor_enrolled", factor.factor_type)
-    return token_response(ctx, fresh, session.id, amr, issued, session.created_at)
+    return response
 
 
 async def _rotate_for_step_up(ctx: Context, tx, user: User, session_id: str) -> str:
@@ -423,7 +428,17 @@ async def unenroll(ctx: Context, client: Client, user: User, session: Session | 
 
 async def _notify(ctx: Context, user: User, notice: str, factor_type: str) -> None:
     """The optional "verification method added/removed" mail; failing to send it fails nothing."""
-    if not ctx.settings.mailer.notifications.get(notice) or not user.email or ctx.mailer is None:
+    if not ctx.settings.mailer.notifications.get(notice) or not user.email:
+        return
+    if hook_points.enabled(ctx, "send_email"):
+        try:
+            await hook_points.send_email(ctx, None, None, user, hook_points.email_data(
+                action=f"{notice}_notification", site_url=ctx.settings.api.external_url,
+                redirect_to=ctx.settings.site_url, factor_type=factor_type))
+        except APIError as exc:
+            log.warning("unable to send the %s notification through the send_email hook: %s", notice, exc.message)
+        return
+    if ctx.mailer is None:
         return
     try:
         await ctx.mailer.send(f"{notice}_notification", user.email,

@@ -9,9 +9,9 @@ from typing import Any
 from .. import clock, crypto
 from ..errors import APIError, validation
 from ..mail.gotemplate import ROOT, GoTemplateError, go_to_jinja
-from ..models import Challenge, Factor
+from ..models import Challenge, Factor, User
 from ..sms import SmsError
-from . import Context, dbcrypt
+from . import Client, Context, dbcrypt, hook_points
 
 log = logging.getLogger("gotrue_lite.mfa")
 
@@ -32,7 +32,8 @@ def _message(ctx: Context, code: str) -> str:
         raise APIError(500, "unexpected_failure", "error generating sms template") from None
 
 
-async def send_code(ctx: Context, factor: Factor, channel: str, challenge_id: str) -> dict[str, Any]:
+async def send_code(ctx: Context, factor: Factor, channel: str, challenge_id: str, *, user: User,
+                    client: Client) -> dict[str, Any]:
     """Send a fresh code to the factor's number; returns the challenge columns to store."""
     channel = channel or "sms"
     if channel != "sms" and not (channel == "whatsapp" and ctx.settings.sms.provider in _WHATSAPP_PROVIDERS):
@@ -44,6 +45,13 @@ async def send_code(ctx: Context, factor: Factor, channel: str, challenge_id: st
                        f"For security purposes, you can only request this after {left} seconds.")
     code = crypto.otp(ctx.settings.mfa.phone_otp_length)
     message = _message(ctx, code)
+    if hook_points.enabled(ctx, "send_sms"):
+        try:
+            await hook_points.send_sms(ctx, None, client, user, factor.phone or "", code, "mfa")
+        except APIError as exc:
+            log.warning("send_sms hook for factor %s failed: %s", factor.id, exc.message)
+            raise APIError(500, "unexpected_failure", "error invoking hook") from None
+        return {"otp_code": dbcrypt.seal(ctx.settings, challenge_id, code)}
     sms = ctx.sms
     if sms is None or not sms.configured:
         raise APIError(500, "unexpected_failure", "Failed to get SMS provider")
@@ -59,7 +67,8 @@ async def send_code(ctx: Context, factor: Factor, channel: str, challenge_id: st
 async def check_code(ctx: Context, factor: Factor, challenge: Challenge, code: str) -> bool:
     """Whether `code` answers the challenge; a wrong code leaves the challenge usable."""
     sms = ctx.sms
-    if sms is not None and sms.verifies_otp:
+    # With the send_sms hook the code is ours (upstream), whatever the configured vendor.
+    if sms is not None and sms.verifies_otp and not hook_points.enabled(ctx, "send_sms"):
         try:
             accepted = await sms.verify(factor.phone or "", code)
         except SmsError:

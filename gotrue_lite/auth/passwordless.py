@@ -3,15 +3,18 @@ phone texts a code."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .. import crypto
 from ..errors import APIError, validation
 from ..store import flow_state as flow_store
 from ..store import users as user_store
-from . import Client, Context, audit, emails, fields, pkce
+from . import Client, Context, audit, emails, fields, hook_points, pkce
 from . import phone as phone_otp
-from .signup import confirm_email, create_user, sign_up
+from .signup import confirm_email, create_user, new_user_values, sign_up
+
+log = logging.getLogger("gotrue_lite.auth")
 
 
 async def email_otp(ctx: Context, client: Client, *, email: str, create: bool, data: dict[str, Any],
@@ -33,10 +36,28 @@ async def email_otp(ctx: Context, client: Client, *, email: str, create: bool, d
         # MagicLink → Signup).
         raise APIError(422, "signup_disabled", "Signups not allowed for this instance")
     password_hash = await crypto.hash_password(crypto.random_password()) if user is None else None
+    values = None
+    if user is None:
+        values = await new_user_values(ctx, client, "email", address, password_hash=password_hash, data=data)
+    created = await _send_link(ctx, client, user, address, values, password_hash, data, redirect_to, pkce_challenge)
+    if created is not None:
+        # upstream's magic link signs a new address up through Signup, which ends with this hook.
+        try:
+            await hook_points.after_user_created(ctx, client, created)
+        except APIError as exc:
+            log.error("after_user_created hook failed: %s", exc.message)
+            raise APIError(500, "unexpected_failure", "Error invoking hook") from None
 
+
+async def _send_link(ctx: Context, client: Client, user, address: str, values, password_hash, data, redirect_to,
+                     pkce_challenge):
+    """The magic link's (or the first confirmation's) transaction; the new user, if one was made."""
+    settings = ctx.settings
+    created = None
     async with ctx.db.transaction() as tx:
         if user is None:
-            user = await create_user(ctx, tx, client.aud, "email", address, password_hash=password_hash, data=data)
+            user = created = await create_user(ctx, tx, client.aud, "email", address, password_hash=password_hash,
+                                               data=data, values=values)
             await audit.record(ctx, tx, user, "user_confirmation_requested", {"provider": "email"})
         if user.email_confirmed_at is None and not settings.mailer.autoconfirm:
             # Not yet confirmed: the mail that goes out is the sign-up confirmation.
@@ -44,7 +65,7 @@ async def email_otp(ctx: Context, client: Client, *, email: str, create: bool, d
                 await _flow(tx, user.id, "email", "email/signup", pkce_challenge)
             await emails.send(ctx, tx, user, emails.CONFIRMATION, to=address, redirect_to=redirect_to,
                               pkce=pkce_challenge is not None)
-            return
+            return created and await user_store.get(tx, created.id)
         if user.email_confirmed_at is None:
             await confirm_email(tx, user)
             user = await user_store.get(tx, user.id)
@@ -53,6 +74,7 @@ async def email_otp(ctx: Context, client: Client, *, email: str, create: bool, d
         await audit.record(ctx, tx, user, "user_recovery_requested")
         await emails.send(ctx, tx, user, emails.MAGIC_LINK, to=address, redirect_to=redirect_to,
                           pkce=pkce_challenge is not None)
+    return created
 
 
 async def _flow(tx, user_id: str, provider_type: str, method: str, challenge: pkce.Challenge) -> None:
@@ -99,5 +121,5 @@ async def sms_otp(ctx: Context, client: Client, *, phone: str, create: bool, dat
             raise _otp_disabled()
     async with ctx.db.transaction() as tx:
         await audit.record(ctx, tx, user, "user_recovery_requested", {"channel": channel})
-        message_id = await phone_otp.send(ctx, tx, user, phone_otp.CONFIRMATION, address, channel)
+        message_id = await phone_otp.send(ctx, tx, user, phone_otp.CONFIRMATION, address, channel, client)
     return {"message_id": message_id} if message_id else {}

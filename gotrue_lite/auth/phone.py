@@ -3,6 +3,7 @@ checking them (upstream internal/api/phone.go, verify.go → smsVerify, reauthen
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import uuid
@@ -21,7 +22,7 @@ from ..sms import SmsError
 from ..store import Executor
 from ..store import one_time_tokens as ott_store
 from ..store import users as user_store
-from . import Client, Context, audit, otp, sessions
+from . import Client, Context, audit, hook_points, otp, sessions
 
 log = logging.getLogger("gotrue_lite.phone")
 
@@ -48,6 +49,9 @@ def otp_invalid() -> APIError:
 def check_channel(settings, channel: str) -> str:
     """The message channel, 'sms' when none is given; whatsapp needs a Twilio provider."""
     channel = channel or "sms"
+    hook = settings.hooks.get("send_sms")
+    if hook is not None and hook.enabled:
+        return channel  # the send_sms hook takes any channel (upstream IsValidMessageChannel)
     if channel == "sms" or (channel == "whatsapp" and settings.sms.provider in WHATSAPP_PROVIDERS):
         return channel
     raise validation(INVALID_CHANNEL)
@@ -84,6 +88,11 @@ def message(settings, code: str) -> str:
         raise APIError(500, "unexpected_failure", "error generating sms template") from exc
 
 
+def vendor_checks_codes(ctx: Context) -> bool:
+    """twilio_verify makes and checks the codes itself, unless the send_sms hook delivers ours."""
+    return ctx.sms is not None and ctx.sms.verifies_otp and not hook_points.enabled(ctx, "send_sms")
+
+
 def _take_budget(ctx: Context) -> None:
     # Upstream skips the SMS budget while SMS_AUTOCONFIRM is on.
     if ctx.settings.sms.autoconfirm or ctx.sms_budget is None:
@@ -92,7 +101,8 @@ def _take_budget(ctx: Context) -> None:
         raise APIError(429, "over_sms_send_rate_limit", "SMS rate limit exceeded")
 
 
-async def send(ctx: Context, tx: Executor, user: User, kind: Kind, phone: str, channel: str = "sms") -> str | None:
+async def send(ctx: Context, tx: Executor, user: User, kind: Kind, phone: str, channel: str = "sms",
+               client: Client | None = None) -> str | None:
     """Text a fresh code of `kind` to `phone` and store its hash, in the caller's transaction.
 
     Returns the message id when one is known. A refusal raises, so the caller's transaction rolls
@@ -106,6 +116,14 @@ async def send(ctx: Context, tx: Executor, user: User, kind: Kind, phone: str, c
     if code is None:
         _take_budget(ctx)
         code = crypto.otp(settings.sms.otp_length)
+        if hook_points.enabled(ctx, "send_sms"):
+            # The hook delivers the code instead of the vendor; its error is the client's answer.
+            # For a phone change the user shown already has the destination as new_phone (upstream).
+            shown = dataclasses.replace(user, phone_change=phone) if kind is PHONE_CHANGE else user
+            await hook_points.send_sms(ctx, tx, client, shown, phone, code, "")
+            extra = {"phone_change": phone} if kind is PHONE_CHANGE else None
+            await otp.issue(tx, user.id, kind.column, phone, settings.sms.otp_length, extra=extra, code=code)
+            return None
         if ctx.sms is None or not ctx.sms.configured:
             raise APIError(500, "unexpected_failure", "Unable to get SMS provider")
         text = message(settings, code)
@@ -181,7 +199,7 @@ async def verify(ctx: Context, client: Client, *, vtype: str, phone: str, code: 
 
     user = await find(ctx.db)
     accepted = (test := test_otp(ctx.settings, phone)) is not None and crypto.equal(test, code)
-    if not accepted and ctx.sms is not None and ctx.sms.verifies_otp:
+    if not accepted and vendor_checks_codes(ctx):
         # twilio_verify: the code is the vendor's, and only the vendor can check it.
         if not await _vendor_accepts(ctx, user.phone_change if by_change else phone, code):
             raise otp_invalid()
@@ -210,7 +228,7 @@ async def check_nonce(ctx: Context, user: User, nonce: str) -> None:
     it clears, the password change that follows clears anyway."""
     if not user.reauthentication_token or user.reauthentication_sent_at is None:
         raise APIError(422, "reauthentication_not_valid", "Nonce has expired or is invalid")
-    if ctx.sms is not None and ctx.sms.verifies_otp:
+    if vendor_checks_codes(ctx):
         if not await _vendor_accepts(ctx, user.phone or "", nonce):
             raise otp_invalid()
         return

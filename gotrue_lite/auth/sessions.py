@@ -16,7 +16,7 @@ from ..store import Executor
 from ..store import sessions as session_store
 from ..store import users as user_store
 from ..store.base import Steps, run
-from . import Client, Context, audit
+from . import Client, Context, audit, hook_points
 
 _LEGACY_TOKEN = re.compile(r"^[a-z0-9]{12}$")
 MFA_METHODS = {"totp", "mfa/phone", "mfa/webauthn"}
@@ -63,11 +63,18 @@ def access_claims(ctx: Context, user: User, session_id: str, amr: list[AMREntry]
     return claims
 
 
-def token_response(ctx: Context, user: User, session_id: str, amr: list[AMREntry], refresh_token: str,
-                   session_created_at: datetime | None = None) -> dict[str, Any]:
+async def token_response(ctx: Context, user: User, session_id: str, amr: list[AMREntry], refresh_token: str,
+                         session_created_at: datetime | None = None, *, method: str, client: Client | None,
+                         tx: Executor | None = None) -> dict[str, Any]:
+    """The token answer; `method` and `client` are what the custom_access_token hook is told,
+    `tx` the transaction a PostgreSQL function hook runs in."""
     claims = access_claims(ctx, user, session_id, amr, session_created_at)
+    signed = claims
+    if hook_points.enabled(ctx, "custom_access_token"):
+        signed = await hook_points.custom_access_token(ctx, tx, user, claims, method, client)
+    # expires_in / expires_at are the server's own, whatever exp the hook put in the token (upstream).
     return {
-        "access_token": ctx.keys.sign(claims),
+        "access_token": ctx.keys.sign(signed),
         "token_type": "bearer",
         "expires_in": claims["exp"] - claims["iat"],
         "expires_at": claims["exp"],
@@ -85,7 +92,8 @@ async def issue(ctx: Context, tx: Executor, user: User, method: str, client: Cli
     amr = [await session_store.record_method(tx, session.id, method)]
     await user_store.update_user(tx, user.id, last_sign_in_at=clock.now())
     fresh = await user_store.get(tx, user.id)
-    return token_response(ctx, fresh, session.id, amr, token, session.created_at)
+    return await token_response(ctx, fresh, session.id, amr, token, session.created_at, method=method,
+                                client=client, tx=tx)
 
 
 def _last_refreshed(session: Session, token_updated_at: datetime | None) -> datetime:
@@ -186,8 +194,16 @@ async def refresh(ctx: Context, presented: str, client: Client) -> dict[str, Any
         raise APIError(400, "session_expired", f"Invalid Refresh Token: Session Expired{reason}")
     # amr, read with the token: methods are added only when a session is created (or stepped
     # up), so there is no need to read them under the lock.
+    if hook_points.enabled(ctx, "custom_access_token"):
+        # The hook runs inside the rotation's transaction, as upstream: a failing hook leaves
+        # the presented token unspent.
+        async with db.transaction() as tx:
+            user, session, issued = await run(tx, _rotate(ctx, presented, session, client))
+            return await token_response(ctx, user, session.id, amr, issued, session.created_at,
+                                        method="token_refresh", client=client, tx=tx)
     user, session, issued = await db.run_transaction(_rotate(ctx, presented, session, client))
-    return token_response(ctx, user, session.id, amr, issued, session.created_at)
+    return await token_response(ctx, user, session.id, amr, issued, session.created_at,
+                                method="token_refresh", client=client)
 
 
 def _rotate(ctx: Context, presented: str, seen: Session, client: Client) -> Steps[tuple[User, Session, str]]:

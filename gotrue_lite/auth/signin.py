@@ -8,7 +8,7 @@ from .. import crypto
 from ..errors import INVALID_CREDENTIALS, APIError, validation
 from ..sms import normalise_phone
 from ..store import users as user_store
-from . import Client, Context, audit, fields, sessions
+from . import Client, Context, audit, fields, hook_points, sessions
 
 
 async def with_password(ctx: Context, client: Client, *, email: str, phone: str, password: str) -> dict[str, Any]:
@@ -43,6 +43,10 @@ async def with_password(ctx: Context, client: Client, *, email: str, phone: str,
     finally:
         if guard is not None:
             guard.settle(account, right)
+    if user is not None and user.has_password and hook_points.enabled(ctx, "password_verification_attempt"):
+        # Told of right and wrong passwords alike, before the answer (upstream); its reject
+        # decision wins even over a right password.
+        await hook_points.password_attempt(ctx, client, user, bool(right))
     if not right:
         raise APIError(400, "invalid_credentials", INVALID_CREDENTIALS)
     if user.is_banned():

@@ -12,7 +12,7 @@ from ..models import User
 from ..store import Executor, StatementRefused, UniqueViolation
 from ..store import flow_state as flow_store
 from ..store import users as user_store
-from . import Client, Context, audit, emails, fields, pkce, sessions
+from . import Client, Context, audit, emails, fields, hook_points, pkce, sessions
 from . import phone as phone_otp
 
 log = logging.getLogger("gotrue_lite.auth")
@@ -92,11 +92,33 @@ async def ensure_identity(tx: Executor, user: User, provider: str, data: dict[st
     })
 
 
-async def create_user(ctx: Context, tx: Executor, aud: str, provider: str, address: str, *,
-                      password_hash: str | None, data: dict[str, Any], extra: dict[str, Any] | None = None) -> User:
-    """A new email or phone user with its identity, inside the caller's transaction."""
-    values = _new_user_values(ctx, aud, password_hash=password_hash, data=data, provider=provider,
+def planned_user(values: dict[str, Any]) -> User:
+    """The user a row of `values` will be, as the before_user_created hook is shown it."""
+    now = clock.now()
+    return User(id=values["id"], aud=values["aud"], role=values["role"], email=values["email"],
+                phone=values["phone"], raw_app_meta_data=values["raw_app_meta_data"],
+                raw_user_meta_data=values["raw_user_meta_data"], is_anonymous=values["is_anonymous"],
+                created_at=now, updated_at=now)
+
+
+async def new_user_values(ctx: Context, client: Client, provider: str, address: str, *,
+                          password_hash: str | None, data: dict[str, Any]) -> dict[str, Any]:
+    """The row of a new email or phone user, once the before_user_created hook (outside any
+    transaction, as upstream) has let it be created."""
+    values = _new_user_values(ctx, client.aud, password_hash=password_hash, data=data, provider=provider,
                               **{provider: address})
+    await hook_points.before_user_created(ctx, client, planned_user(values))
+    return values
+
+
+async def create_user(ctx: Context, tx: Executor, aud: str, provider: str, address: str, *,
+                      password_hash: str | None, data: dict[str, Any], extra: dict[str, Any] | None = None,
+                      values: dict[str, Any] | None = None) -> User:
+    """A new email or phone user with its identity, inside the caller's transaction; `values`
+    from new_user_values when the before_user_created hook has been asked."""
+    if values is None:
+        values = _new_user_values(ctx, aud, password_hash=password_hash, data=data, provider=provider,
+                                  **{provider: address})
     values.update(extra or {})
     await insert_user(tx, values)
     await ensure_identity(tx, await user_store.get(tx, values["id"]), provider, data, with_address=provider == "email")
@@ -180,10 +202,14 @@ async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, passw
 
     # bcrypt runs before the transaction, so the write lock is never held while hashing.
     password_hash = await crypto.hash_password(password) if existing is None else None
+    values = None
+    if existing is None:
+        values = await new_user_values(ctx, client, provider, address, password_hash=password_hash, data=data)
     try:
         async with ctx.db.transaction() as tx:
             if existing is None:
-                user = await create_user(ctx, tx, client.aud, provider, address, password_hash=password_hash, data=data)
+                user = await create_user(ctx, tx, client.aud, provider, address, password_hash=password_hash,
+                                         data=data, values=values)
             else:
                 # Unconfirmed: nothing about the account changes on a stranger's word; the
                 # confirmation goes out again.
@@ -195,20 +221,21 @@ async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, passw
                 await audit.record(ctx, tx, user, "user_signedup", traits)
                 await (confirm_email if provider == "email" else phone_otp.confirm)(tx, user)
                 user = await user_store.get(tx, user_id)
-                if not with_session:
-                    return user.to_json()
-                await audit.record(ctx, tx, user, "login", {"provider": provider})
-                return await sessions.issue(ctx, tx, user, "password", client)
-            await audit.record(ctx, tx, user, "user_confirmation_requested", {"provider": provider})
-            if provider == "phone":
-                await phone_otp.send(ctx, tx, user, phone_otp.CONFIRMATION, address, channel)
-                return (await user_store.get(tx, user_id)).to_json()
-            if pkce_challenge:
-                await flow_store.create(tx, user_id=user_id, provider_type="email", authentication_method="email/signup",
-                                        code_challenge=pkce_challenge.code_challenge,
-                                        code_challenge_method=pkce_challenge.method)
-            await emails.send(ctx, tx, user, emails.CONFIRMATION, to=address, redirect_to=redirect_to or settings.site_url,
-                              pkce=pkce_challenge is not None)
+                if with_session:
+                    await audit.record(ctx, tx, user, "login", {"provider": provider})
+                    return await sessions.issue(ctx, tx, user, "password", client)
+            else:
+                await audit.record(ctx, tx, user, "user_confirmation_requested", {"provider": provider})
+                if provider == "phone":
+                    await phone_otp.send(ctx, tx, user, phone_otp.CONFIRMATION, address, channel, client)
+                else:
+                    if pkce_challenge:
+                        await flow_store.create(tx, user_id=user_id, provider_type="email",
+                                                authentication_method="email/signup",
+                                                code_challenge=pkce_challenge.code_challenge,
+                                                code_challenge_method=pkce_challenge.method)
+                    await emails.send(ctx, tx, user, emails.CONFIRMATION, to=address,
+                                      redirect_to=redirect_to or settings.site_url, pkce=pkce_challenge is not None)
             user = await user_store.get(tx, user_id)
     except UniqueViolation:
         # Lost a race with a concurrent sign-up of the same address.
@@ -219,6 +246,13 @@ async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, passw
     if user.invited_at is not None:
         body["user_metadata"] = {}
         body["identities"] = []
+    if existing is None:
+        # Only here: upstream's sign-up that answers with a session does not call it.
+        try:
+            await hook_points.after_user_created(ctx, client, user)
+        except APIError as exc:
+            log.error("after_user_created hook failed: %s", exc.message)
+            raise APIError(500, "unexpected_failure", "Error invoking hook") from None
     return body
 
 
@@ -226,12 +260,15 @@ async def sign_in_anonymously(ctx: Context, client: Client, *, data: dict[str, A
     if not ctx.settings.external.anonymous_users.enabled:
         raise APIError(422, "anonymous_provider_disabled", "Anonymous sign-ins are disabled")
     values = _new_user_values(ctx, client.aud, password_hash=None, data=data, provider=None, anonymous=True)
+    await hook_points.before_user_created(ctx, client, planned_user(values))
     try:
         async with ctx.db.transaction() as tx:
             # upstream wraps signupNewUser's error in its own, hiding the Postgres error there
             await insert_user(tx, values, ANONYMOUS_FAILED, shown=False)
             user = await user_store.get(tx, values["id"])
             await audit.record(ctx, tx, user, "user_signedup", {"provider": "anonymous"})
-            return await sessions.issue(ctx, tx, user, "anonymous", client)
+            response = await sessions.issue(ctx, tx, user, "anonymous", client)
     except StatementRefused as exc:  # anything else the database refused in that transaction
         raise refused_user(ANONYMOUS_FAILED, exc) from exc
+    await hook_points.after_user_created(ctx, client, user)
+    return response
