@@ -167,7 +167,7 @@ def _open_input(name: str) -> IO[bytes]:
     except OSError as exc:
         raise CommandError(f"import: cannot read {name}: {exc.strerror}") from None
     if os.fstat(stream.fileno()).st_mode & 0o077:
-        print(f"{name} is readable by other users and holds password hashes: chmod 600 it", file=sys.stderr)
+        print(f"gotrue-lite: warning: {name} is readable by other users and holds password hashes: chmod 600 it", file=sys.stderr)
     return stream
 
 
