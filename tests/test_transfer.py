@@ -446,3 +446,28 @@ def test_import_from_names_what_is_wrong(make_server, tmp_path, upstream):
         result = cli(dst.db_url, tmp_path, *args)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 1 and len(lines) == 1 and expected in lines[0], (args, result.stderr)
+
+
+# --- bounded memory -------------------------------------------------------------------------
+
+
+def test_memory_stays_flat_as_the_user_count_grows(tmp_path):
+    """Ten times the users, the same peak RSS: export and import stream, a page at a time.
+    (bench/transfer.py runs the same at a million users.)"""
+    from bench.transfer import run_measured, seed_sqlite_database
+
+    peaks: dict[int, dict[str, float]] = {}
+    for users in (2_000, 20_000):
+        folder = tmp_path / str(users)
+        folder.mkdir()
+        seed_sqlite_database(folder / "source.db", users, folder)
+        out = folder / "users.jsonl"
+        exported = run_measured(["export", "--out", str(out)], f"sqlite:///{folder / 'source.db'}", folder)
+        assert f"exported {users} users" in exported.output
+        imported = run_measured(["import", str(out)], f"sqlite:///{folder / 'target.db'}", folder)
+        assert f"imported {users} users ({users} identities" in imported.output
+        peaks[users] = {"export": exported.peak_rss_mb, "import": imported.peak_rss_mb}
+    size = (tmp_path / "20000" / "users.jsonl").stat().st_size / 2**20
+    assert size > 15  # holding the file (or its users) in memory would show as that much more
+    for step in ("export", "import"):
+        assert peaks[20_000][step] < peaks[2_000][step] + 10, (step, peaks)
