@@ -144,3 +144,21 @@ def test_unusable_imported_hash_is_wrong_credentials(server):
     email = imported_user(server, REFUSED[0])  # argon2d
     assert_error(sign_in(server, email, "test"), 400, "invalid_credentials")
     assert stored_hash(server, email) == REFUSED[0]
+
+
+@pytest.mark.parametrize("hashed, password", CASES)
+def test_admin_api_takes_imported_hashes(server, hashed, password):
+    # POST /admin/users with password_hash, as upstream's NewUserWithPasswordHash accepts them.
+    email = new_email("adminimport")
+    resp = post(server, "/admin/users", {"email": email, "password_hash": hashed, "email_confirm": True},
+                headers={"Authorization": f"Bearer {server.service_role_key}"})
+    assert resp.status_code == 200, resp.text
+    assert stored_hash(server, email) == hashed
+    assert sign_in(server, email, password).status_code == 200
+    assert crypto.bcrypt_cost(stored_hash(server, email)) == crypto.BCRYPT_COST
+
+
+def test_admin_api_refuses_unusable_imported_hashes(server):
+    resp = post(server, "/admin/users", {"email": new_email(), "password_hash": REFUSED[1]},
+                headers={"Authorization": f"Bearer {server.service_role_key}"})
+    assert_error(resp, 400, "validation_failed", "Invalid password hash: argon2 hash uses unsupported version '16', only 19")
