@@ -471,3 +471,85 @@ def test_memory_stays_flat_as_the_user_count_grows(tmp_path):
     assert size > 15  # holding the file (or its users) in memory would show as that much more
     for step in ("export", "import"):
         assert peaks[20_000][step] < peaks[2_000][step] + 10, (step, peaks)
+
+
+# An auth schema as upstream left it before 2023: identities keyed by the provider's id (no
+# provider_id, no uuid id), no mfa_factors, users without the SSO / anonymous / soft-delete columns.
+OLD_UPSTREAM_DDL = """
+create schema auth;
+create table auth.users (
+  instance_id uuid null, id uuid not null primary key, aud varchar(255) null, "role" varchar(255) null,
+  email varchar(255) null unique, encrypted_password varchar(255) null, email_confirmed_at timestamptz null,
+  invited_at timestamptz null, confirmation_token varchar(255) null, confirmation_sent_at timestamptz null,
+  recovery_token varchar(255) null, recovery_sent_at timestamptz null, email_change_token_new varchar(255) null,
+  email_change varchar(255) null, email_change_sent_at timestamptz null, last_sign_in_at timestamptz null,
+  raw_app_meta_data jsonb null, raw_user_meta_data jsonb null, is_super_admin bool null,
+  created_at timestamptz null, updated_at timestamptz null, phone varchar(15) null unique default null,
+  phone_confirmed_at timestamptz null, banned_until timestamptz null
+);
+create table auth.identities (
+  id text not null, user_id uuid not null references auth.users (id) on delete cascade,
+  identity_data jsonb not null, provider text not null, last_sign_in_at timestamptz null,
+  created_at timestamptz null, updated_at timestamptz null, primary key (provider, id)
+);
+"""
+
+
+@pytest.fixture
+def old_upstream(postgres_problem):
+    if postgres_problem:
+        pytest.skip(postgres_problem)
+    name = f"gl_upstream_old_{uuid.uuid4().hex}"
+    user_id = str(uuid.uuid4())
+    password_hash = bcrypt.hashpw(b"old-pass-1", bcrypt.gensalt(4)).decode()
+
+    async def make():
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        conn = await asyncpg.connect(f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}")
+        try:
+            await conn.execute(OLD_UPSTREAM_DDL)
+            await conn.execute(
+                "insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, "
+                "raw_app_meta_data, raw_user_meta_data, created_at, updated_at) values ($1, $2, 'authenticated', "
+                "'authenticated', 'old@example.com', $3, now(), '{\"provider\": \"email\"}', '{}', now(), now())",
+                NIL, user_id, password_hash)
+            for provider, subject in (("email", user_id), ("github", "777")):
+                await conn.execute(
+                    "insert into auth.identities (id, user_id, identity_data, provider, created_at, updated_at) "
+                    "values ($1, $2, $3::jsonb, $4, now(), now())",
+                    subject, user_id, json.dumps({"sub": subject, "email": "old@example.com"}), provider)
+        finally:
+            await conn.close()
+
+    asyncio.run(make())
+    yield f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}", user_id
+
+    async def drop():
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+def test_import_from_an_older_upstream_schema(make_server, tmp_path, old_upstream):
+    url, user_id = old_upstream
+    dst = make_server("sqlite")
+    result = ok(cli(dst.db_url, tmp_path, "import", "--from", url))
+    assert "imported 1 users (2 identities, 0 MFA factors)" in result.stdout
+    resp = sign_in(dst, "old@example.com", "old-pass-1")
+    assert resp.status_code == 200, resp.text
+    identities = {i["provider"]: i for i in resp.json()["user"]["identities"]}
+    assert identities["github"]["id"] == "777" and identities["email"]["id"] == user_id
+    assert resp.json()["user"]["is_anonymous"] is False
+    # The identities got ids derived from what they were keyed by: a second import finds them.
+    before = rows(dst, "SELECT id FROM identities ORDER BY id")
+    again = ok(cli(dst.db_url, tmp_path, "import", "--from", url))
+    assert "skipped 1 users already present" in again.stdout
+    assert rows(dst, "SELECT id FROM identities ORDER BY id") == before
