@@ -281,6 +281,10 @@ def test_database_refusal_names_the_record_and_rolls_back_its_batch(make_server,
 
 def test_cut_file_and_foreign_files_are_refused(make_server, tmp_path):
     dst = make_server("sqlite")
+    # Without --out the export goes to standard output, and the warning to standard error.
+    empty = ok(cli(dst.db_url, tmp_path, "export"))
+    assert [r["type"] for r in map(json.loads, empty.stdout.splitlines())] == ["header", "end"]
+    assert "exported 0 users" in empty.stderr and "only you can read" in empty.stderr
     cut = _users_file(tmp_path, [_made_user(0)], end=False)
     result = cli(dst.db_url, tmp_path, "import", str(cut))
     assert result.returncode == 1 and "ends without its end record" in result.stderr, result.stderr
