@@ -1,4 +1,4 @@
-"""Password hashing (bcrypt, off the event loop), random tokens, token hashes and PKCE checks."""
+"""Password hashing (bcrypt, off the event loop; imported argon2 and Firebase scrypt hashes checked), random tokens, token hashes and PKCE checks."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
+
+from . import imported_hashes
 
 BCRYPT_COST = 10  # Go's bcrypt.DefaultCost, what upstream writes
 MAX_PASSWORD_BYTES = 72
@@ -48,6 +50,9 @@ def _hash(password: str) -> str:
 
 def _check(password: str, hashed: bytes) -> bool:
     raw = password.encode()
+    if hashed.startswith(imported_hashes.PREFIXES):
+        # Imported users (argon2, Firebase scrypt): checked as upstream checks them, any length.
+        return imported_hashes.matches(raw, hashed.decode())
     if len(raw) > MAX_PASSWORD_BYTES or not _BCRYPT_RE.match(hashed):
         # Over-long input is a mismatch (Go truncates, python-bcrypt raises); spend the time anyway.
         bcrypt.checkpw(b"x", _DUMMY_HASH)
@@ -68,6 +73,16 @@ async def check_password(password: str, hashed: str | None) -> bool:
 
 def is_bcrypt_hash(value: str) -> bool:
     return bool(_BCRYPT_RE.match(value.encode()))
+
+
+def needs_rehash(value: str, password: str) -> bool:
+    """Whether a hash that just matched `password` is replaced by a bcrypt hash at BCRYPT_COST:
+    another bcrypt cost, or an imported argon2 / Firebase scrypt hash. A password over 72 bytes
+    keeps its imported hash, which checks every byte where bcrypt would refuse it."""
+    if value.startswith(imported_hashes.TEXT_PREFIXES):
+        return len(password.encode()) <= MAX_PASSWORD_BYTES
+    cost = bcrypt_cost(value)
+    return cost is not None and cost != BCRYPT_COST
 
 
 def bcrypt_cost(value: str) -> int | None:

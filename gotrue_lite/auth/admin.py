@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import clock, crypto
+from .. import clock, crypto, imported_hashes
 from ..config import parse_duration
 from ..errors import APIError, validation
 from ..models import User, iso
@@ -165,11 +165,17 @@ def _custom_id(value: str) -> str | None:
 
 
 def _imported_hash(value: str) -> str:
-    # Only bcrypt is imported (upstream also takes argon2 and Firebase scrypt, and answers a
-    # malformed hash with a 500); the hash goes in as given, so the old password keeps working.
+    # bcrypt, argon2i/argon2id and Firebase scrypt, as upstream (NewUserWithPasswordHash); the hash
+    # goes in as given, so the old password keeps working. A malformed one is a 400 here
+    # (upstream answers 500 "Error creating user").
+    if value.startswith(imported_hashes.TEXT_PREFIXES):
+        problem = imported_hashes.problem(value)
+        if problem:
+            raise validation(f"Invalid password hash: {problem}")
+        return value
     cost = crypto.bcrypt_cost(value)
     if cost is None or not 4 <= cost <= 31:
-        raise validation("Invalid password hash: only bcrypt hashes ($2a$, $2b$, $2y$) are supported")
+        raise validation("Invalid password hash: expected a bcrypt ($2a$, $2b$, $2y$), argon2 or Firebase scrypt hash")
     return value
 
 

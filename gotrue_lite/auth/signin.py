@@ -56,9 +56,9 @@ async def with_password(ctx: Context, client: Client, *, email: str, phone: str,
     if phone and user.phone_confirmed_at is None:
         raise APIError(400, "phone_not_confirmed", "Phone not confirmed")
 
-    # Old hashes at another cost are upgraded once the password is known to be right.
-    cost = crypto.bcrypt_cost(user.encrypted_password or "")
-    new_hash = await crypto.hash_password(password) if cost is not None and cost != crypto.BCRYPT_COST else None
+    # Once the password is known to be right, bcrypt hashes at another cost and imported
+    # argon2 / Firebase scrypt hashes are replaced by bcrypt at the default cost.
+    new_hash = await crypto.hash_password(password) if crypto.needs_rehash(user.encrypted_password or "", password) else None
 
     async with ctx.db.transaction() as tx:
         if new_hash:
