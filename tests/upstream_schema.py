@@ -257,8 +257,9 @@ async def _ensure_roles(admin: asyncpg.Connection) -> None:
 
 
 async def run_upstream_migrations(dsn_template: str, database: str, namespace: str,
-                                  migrations: list[tuple[str, str, str]]) -> None:
-    """Apply migrations as upstream's migrator does, as supabase_auth_admin with search_path = namespace."""
+                                  migrations: list[tuple[str, str, str]], user: str = "supabase_auth_admin") -> list[str]:
+    """Apply migrations as upstream's migrator does, as `user` (by default supabase_auth_admin, owner
+    of the schema) with search_path = namespace; returns the versions it applied."""
     admin = await asyncpg.connect(dsn_template.format(user="postgres", database=database))
     try:
         await _ensure_roles(admin)
@@ -266,7 +267,8 @@ async def run_upstream_migrations(dsn_template: str, database: str, namespace: s
         await admin.execute(f'GRANT CREATE ON DATABASE "{database}" TO supabase_auth_admin')
     finally:
         await admin.close()
-    conn = await asyncpg.connect(dsn_template.format(user="supabase_auth_admin", database=database),
+    applied = []
+    conn = await asyncpg.connect(dsn_template.format(user=user, database=database),
                                  server_settings={"search_path": namespace})
     try:
         try:
@@ -282,8 +284,10 @@ async def run_upstream_migrations(dsn_template: str, database: str, namespace: s
                 if sql.strip():
                     await conn.execute(sql)
                 await conn.execute(f"insert into schema_migrations (version) values ('{version}')")
+            applied.append(version)
     finally:
         await conn.close()
+    return applied
 
 
 async def generate(repo: str, rev: str, release: str) -> dict[str, Any]:

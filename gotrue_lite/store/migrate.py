@@ -22,6 +22,8 @@ TABLE = "gotrue_lite_migrations"
 # in <namespace>.schema_migrations. schema/postgres/0006b_upstream_v2_196_0.sql records the same
 # list; tests/test_adopt.py checks both against tests/data/upstream_schema.json.
 UPSTREAM_RELEASE = "v2.196.0"
+# Releases whose migrations are exactly these (none added or changed from the first to the last).
+UPSTREAM_RELEASES = "v2.192.0 to v2.196.0"
 UPSTREAM_VERSIONS = (
     "00", "20210710035447", "20210722035447", "20210730183235", "20210909172000", "20210927181326",
     "20211122151130", "20211124214934", "20211202183645", "20220114185221", "20220114185340",
@@ -58,20 +60,22 @@ def check_upstream_versions(namespace: str, versions: set[str], adopting: bool) 
     """Refuse a schema that supabase/auth migrated further than gotrue-lite knows, or (when
     adopting it) not as far. Versions older than upstream's first known one are allowed: Supabase's
     own database images record a few from before the Go server's migrations existed."""
+    supported = f"supabase/auth {UPSTREAM_RELEASES}, whose last migration is {UPSTREAM_LATEST}"
     ahead = sorted(v for v in versions if v not in UPSTREAM_VERSIONS and v > UPSTREAM_LATEST)
     if ahead:
         raise UnsupportedSchema(
             f"the {namespace} schema is at supabase/auth migration {ahead[-1]}, newer than gotrue-lite "
-            f"supports (supabase/auth {UPSTREAM_RELEASE}, migration {UPSTREAM_LATEST}): use a gotrue-lite "
-            f"release that supports that version, or keep serving it with supabase/auth")
+            f"supports ({supported}): use a gotrue-lite release that supports it, or keep serving it with "
+            f"supabase/auth")
     missing = [v for v in UPSTREAM_VERSIONS if v not in versions]
     if adopting and missing:
         known = [v for v in UPSTREAM_VERSIONS if v in versions]
         at = known[-1] if known else "none"
+        lacks = missing[0] + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
         raise UnsupportedSchema(
-            f"the {namespace} schema is at supabase/auth migration {at}, older than gotrue-lite supports "
-            f"(supabase/auth {UPSTREAM_RELEASE}, migration {UPSTREAM_LATEST}, is missing {missing[0]}): "
-            f"run `auth migrate` of supabase/auth {UPSTREAM_RELEASE} on it first, then start gotrue-lite again")
+            f"the {namespace} schema is at supabase/auth migration {at} (it lacks {lacks}), older than "
+            f"gotrue-lite supports ({supported}): run `auth migrate` of supabase/auth {UPSTREAM_RELEASE} on it "
+            f"first, then start gotrue-lite again")
 
 
 async def apply_migrations(db: Database) -> list[str]:
@@ -117,6 +121,7 @@ async def _prepare_postgres(db: Database, table: str) -> None:
         check_upstream_versions(db.namespace, versions, adopting)
 
     async with db.transaction() as tx:
+        await tx.execute(f"CREATE SCHEMA IF NOT EXISTS {own}")
         if found["before"] and not found["here"]:
             # a database of an earlier gotrue-lite: its bookkeeping moves with its other tables
             await tx.execute(f"ALTER TABLE {ns}.{TABLE} SET SCHEMA {own}")
@@ -125,8 +130,8 @@ async def _prepare_postgres(db: Database, table: str) -> None:
             for name in UPSTREAM_SHAPED:
                 await tx.execute(f"INSERT INTO {table} (name, applied_at) VALUES ($1, $2)", name, clock.now())
     if adopting:
-        log.info("adopting the %s schema made by supabase/auth %s (migration %s): only gotrue-lite's own "
-                 "objects are added", db.namespace, UPSTREAM_RELEASE, UPSTREAM_LATEST)
+        log.info("adopting the %s schema made by supabase/auth (%s, migration %s): only gotrue-lite's own "
+                 "objects are added", db.namespace, UPSTREAM_RELEASES, UPSTREAM_LATEST)
 
 
 async def _apply_one(db: Database, table: str, name: str, sql: str) -> None:

@@ -154,11 +154,11 @@ class PostgresDatabase:
         self.account_writes = 0
 
     async def open(self) -> None:
-        # The schemas must exist before connections point their search_path at them.
+        # The schema must exist before connections point their search_path at it. gotrue-lite's
+        # own schema is the migrator's to create, once it knows the namespace is one to serve.
         conn = await asyncpg.connect(self.dsn, timeout=10)
         try:
-            for schema in (self.namespace, self.own_schema):
-                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.namespace)}")
         finally:
             await conn.close()
         self._pool = await asyncpg.create_pool(
