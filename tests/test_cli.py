@@ -319,6 +319,8 @@ def postgres_namespace(postgres_problem: str | None):
         conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
         try:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{namespace}" CASCADE')
+            # and gotrue-lite's own schema beside it (gotrue_lite.store.postgres.own_schema)
+            await conn.execute(f'DROP SCHEMA IF EXISTS "gotrue_lite_{namespace}" CASCADE')
         finally:
             await conn.close()
 

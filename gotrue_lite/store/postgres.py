@@ -1,4 +1,4 @@
-"""PostgreSQL backend on an asyncpg pool, every connection pinned to the auth schema."""
+"""PostgreSQL backend on an asyncpg pool, every connection pinned to the auth schema (then gotrue-lite's own)."""
 
 from __future__ import annotations
 
@@ -137,18 +137,25 @@ async def check_connection(dsn: str) -> None:
     await conn.close()
 
 
+def own_schema(namespace: str) -> str:
+    """The schema of gotrue-lite's own tables, apart from upstream's (schema/postgres/0006c_*.sql)."""
+    return "gotrue_lite" if namespace == "auth" else f"gotrue_lite_{namespace}"
+
+
 class PostgresDatabase:
     dialect = "postgres"
 
     def __init__(self, dsn: str, namespace: str, max_size: int = 0) -> None:
         self.dsn = dsn
         self.namespace = namespace
+        self.own_schema = own_schema(namespace)
         self.max_size = max_size or 10
         self._pool: asyncpg.Pool | None = None
         self.account_writes = 0
 
     async def open(self) -> None:
-        # The schema must exist before connections point their search_path at it.
+        # The schema must exist before connections point their search_path at it. gotrue-lite's
+        # own schema is the migrator's to create, once it knows the namespace is one to serve.
         conn = await asyncpg.connect(self.dsn, timeout=10)
         try:
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.namespace)}")
@@ -162,7 +169,10 @@ class PostgresDatabase:
             reset=_keep_session_state,
             timeout=10,
             command_timeout=30,
-            server_settings={"search_path": self.namespace, "lock_timeout": LOCK_TIMEOUT},
+            # Unqualified names find upstream's tables first, then gotrue-lite's own; what is
+            # created unqualified lands in the namespace.
+            server_settings={"search_path": f"{quote_ident(self.namespace)}, {quote_ident(self.own_schema)}",
+                             "lock_timeout": LOCK_TIMEOUT},
         )
 
     async def close(self) -> None:

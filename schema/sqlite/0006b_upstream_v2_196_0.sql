@@ -1,0 +1,5 @@
+-- Nothing to do on SQLite: the PostgreSQL file of this number makes that schema exactly supabase/auth v2.196.0's.
+--
+-- The Go server never runs on SQLite, so this schema keeps gotrue-lite's own choices (the ''
+-- defaults of the token columns, no id or time defaults, the IS NULL checks); the file exists
+-- so that both dialects number their migrations alike.

@@ -1,0 +1,4 @@
+-- Nothing to do on SQLite: the PostgreSQL file of this number moves gotrue-lite's own objects into a schema of their own.
+--
+-- SQLite has one schema per file; gotrue-lite's own tables (gotrue_lite_dev_mail,
+-- gotrue_lite_user_counts, gotrue_lite_migrations) stay in it, told apart by their prefix.
