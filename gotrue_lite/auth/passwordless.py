@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import crypto
+from .. import crypto, metrics
 from ..errors import APIError, validation
 from ..store import flow_state as flow_store
 from ..store import users as user_store
@@ -37,6 +37,7 @@ async def email_otp(ctx: Context, client: Client, *, email: str, create: bool, d
     async with ctx.db.transaction() as tx:
         if user is None:
             user = await create_user(ctx, tx, client.aud, "email", address, password_hash=password_hash, data=data)
+            metrics.count("signups", provider="email")
             await audit.record(ctx, tx, user, "user_confirmation_requested", {"provider": "email"})
         if user.email_confirmed_at is None and not settings.mailer.autoconfirm:
             # Not yet confirmed: the mail that goes out is the sign-up confirmation.

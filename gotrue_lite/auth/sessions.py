@@ -9,7 +9,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import clock, crypto
+from .. import clock, crypto, metrics
 from ..errors import APIError, validation
 from ..models import AMREntry, Session, User
 from ..store import Executor
@@ -85,6 +85,7 @@ async def issue(ctx: Context, tx: Executor, user: User, method: str, client: Cli
     amr = [await session_store.record_method(tx, session.id, method)]
     await user_store.update_user(tx, user.id, last_sign_in_at=clock.now())
     fresh = await user_store.get(tx, user.id)
+    metrics.count("signins", method=method)
     return token_response(ctx, fresh, session.id, amr, token, session.created_at)
 
 
@@ -186,7 +187,13 @@ async def refresh(ctx: Context, presented: str, client: Client) -> dict[str, Any
         raise APIError(400, "session_expired", f"Invalid Refresh Token: Session Expired{reason}")
     # amr, read with the token: methods are added only when a session is created (or stepped
     # up), so there is no need to read them under the lock.
-    user, session, issued = await db.run_transaction(_rotate(ctx, presented, session, client))
+    try:
+        user, session, issued = await db.run_transaction(_rotate(ctx, presented, session, client))
+    except APIError as exc:
+        if exc.error_code == "refresh_token_already_used":
+            metrics.count("refresh_token_reuses")
+        raise
+    metrics.count("refreshes")
     return token_response(ctx, user, session.id, amr, issued, session.created_at)
 
 
