@@ -172,7 +172,10 @@ class PrometheusSink(Sink):
         self._duration.labels(method, str(status), route).observe(seconds)
         self._status.labels(str(status), route).inc()
 
-    def exposition(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """The registry in the format the scraper asks for (Accept): Prometheus text 0.0.4, or
+        OpenMetrics."""
+        from prometheus_client.exposition import choose_encoder
 
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type

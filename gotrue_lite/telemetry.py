@@ -101,7 +101,7 @@ class OTLPMetricsSink(metrics.Sink):
 
 async def _serve_prometheus(sink: metrics.PrometheusSink, host: str, port: int) -> web.AppRunner:
     async def scrape(request: web.Request) -> web.Response:
-        body, content_type = sink.exposition()
+        body, content_type = sink.exposition(request.headers.get("Accept", ""))
         response = web.Response(body=body)
         response.headers["Content-Type"] = content_type
         return response
