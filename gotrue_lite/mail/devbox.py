@@ -35,10 +35,9 @@ class DevMailbox:
         self._write_lock = asyncio.Lock()
 
     async def put(self, message: Message, code: str | None = None) -> str:
-        # Never the links or the code: they sign people in, and logs travel further than the
-        # mailbox (collectors, shared terminals). The mailbox page shows them.
-        log.info("dev mailbox: %s mail to %s, subject %r; read it at /_dev/mail/", message.kind, message.to,
-                 message.subject)
+        # Never the links or the code (nor the subject, which a template may fill with the
+        # code): they sign people in, and logs travel further than the mailbox. The page shows them.
+        log.info("dev mailbox: %s mail to %s; read it at /_dev/mail/", message.kind, message.to)
         return self._keep({
             "kind": message.kind, "channel": "email", "recipient": message.to,
             "subject": message.subject, "text_body": message.text, "html_body": message.html,
