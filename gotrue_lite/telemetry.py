@@ -17,7 +17,6 @@ log = logging.getLogger("gotrue_lite.telemetry")
 
 OTLP_HTTP = "http/protobuf"  # the one OTLP transport gotrue-lite pushes (upstream's default)
 INSTALL_HINT = "pip install 'gotrue-lite[otel]'"
-TRACER = web.AppKey("tracer", object)
 
 
 def _otel_missing(setting: str) -> bool:

@@ -5,7 +5,6 @@ debug level through every sign-in flow, no password, token, code or secret appea
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import pty
 import re
