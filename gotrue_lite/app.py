@@ -6,8 +6,10 @@ import logging
 
 from aiohttp import web
 
+from . import telemetry
 from .api.captcha import captcha_after_limits, captcha_before_limits
 from .api.middleware import CTX, cors, errors, request_id
+from .api.observe import observe
 from .api.params import MAX_BODY
 from .api.ratelimit import RATE_LIMITS, rate_limit
 from .api.routes import add_routes
@@ -38,9 +40,12 @@ def build_keys(settings) -> KeySet:
 def create_app(settings, db: Database | None = None) -> web.Application:
     """The server for `settings`; opens (and migrates) the database at start-up unless given one."""
     keys = build_keys(settings)
+    tracing = telemetry.start_tracing(settings)
+    # The span and the log line wrap everything else, so they see the status the client gets.
+    observing = [telemetry.trace_middleware(tracing), observe] if tracing else [observe]
     app = web.Application(
         # Upstream checks captchas on some routes before their per-IP limit, on others after it.
-        middlewares=[request_id, cors, errors, captcha_before_limits, rate_limit, captcha_after_limits],
+        middlewares=[request_id, *observing, cors, errors, captcha_before_limits, rate_limit, captcha_after_limits],
         client_max_size=MAX_BODY,
         # Access tokens carry the user's metadata; Go accepts 1 MiB of headers, so a user with a
         # few KB of metadata must not get tokens this server then refuses to read.
@@ -52,26 +57,30 @@ def create_app(settings, db: Database | None = None) -> web.Application:
     app[MAILER] = mailer
 
     async def lifetime(app: web.Application):
-        database = db
-        if database is None:
-            database = await open_database(settings)
-            await apply_migrations(database)
-        await check_functions(settings, database)
-        http = new_client()
-        mailer.db = database
-        mailer.use_http(http)
-        await mailer.start()
-        app[CTX] = Context(settings=settings, db=database, keys=keys, mailer=mailer,
-                           email_budget=SendBudget(settings.rate_limit.email_sent),
-                           signin_guard=signin_guard,
-                           recent_users=RecentUsers(database, settings.lite.user_cache_ttl.total_seconds()),
-                           http=http, sms=build_sms(settings, http, mailer.dev_box),
-                           sms_budget=SendBudget(settings.rate_limit.sms_sent),
-                           used_totp_steps=UsedSteps(), hooks=Hooks(settings, http, database))
-        yield
-        await mailer.close()  # finishes pending dev-mailbox writes, which need the database
-        await http.close()
-        await database.close()
+        opened = db
+        if opened is None:
+            opened = await open_database(settings)
+            await apply_migrations(opened)
+        await check_functions(settings, opened)
+        async with telemetry.metrics_running(settings, opened):
+            database = telemetry.traced(opened, tracing)  # unchanged unless tracing is on
+            http = new_client()
+            mailer.db = database
+            mailer.use_http(http)
+            await mailer.start()
+            app[CTX] = Context(settings=settings, db=database, keys=keys, mailer=mailer,
+                               email_budget=SendBudget(settings.rate_limit.email_sent),
+                               signin_guard=signin_guard,
+                               recent_users=RecentUsers(database, settings.lite.user_cache_ttl.total_seconds()),
+                               http=http, sms=build_sms(settings, http, mailer.dev_box),
+                               sms_budget=SendBudget(settings.rate_limit.sms_sent),
+                               used_totp_steps=UsedSteps(), hooks=Hooks(settings, http, database))
+            yield
+            await mailer.close()  # finishes pending dev-mailbox writes, which need the database
+            await http.close()
+        if tracing is not None:
+            tracing.close()  # exports the spans still batched
+        await opened.close()
 
     app.cleanup_ctx.append(lifetime)
     add_routes(app)

@@ -26,7 +26,6 @@ PROG = "gotrue-lite"
 # Long enough for a slow bcrypt sign-up to finish, short enough for an orchestrator's grace period.
 SHUTDOWN_TIMEOUT = 10.0
 LISTEN_BACKLOG = 128  # aiohttp's default
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 log = logging.getLogger("gotrue_lite")
 
@@ -36,12 +35,6 @@ class CommandError(Exception):
 
 
 # --- logging -------------------------------------------------------------------------------
-
-
-class _OneLineFormatter(logging.Formatter):
-    # Log collectors split on newlines: a traceback must stay inside its record.
-    def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace("\r", "\\r").replace("\n", "\\n")
 
 
 class _HoldingHandler(logging.Handler):
@@ -65,12 +58,16 @@ def _hold_logs() -> _HoldingHandler:
     return holding
 
 
-def _start_logging(level: int, holding: _HoldingHandler | None) -> None:
+def _start_logging(level: int, holding: _HoldingHandler | None, log_file: str = "") -> None:
+    from gotrue_lite.logs import handler
+
     root = logging.getLogger()
     if holding is not None:
         root.removeHandler(holding)
-    stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(_OneLineFormatter(LOG_FORMAT))
+    try:
+        stream = handler(log_file)
+    except OSError as exc:
+        raise CommandError(f"GOTRUE_LOG_FILE: cannot open {log_file}: {exc.strerror}") from exc
     root.addHandler(stream)
     root.setLevel(level)
     # aiosqlite logs every statement with its arguments (token hashes, password hashes) at
@@ -105,7 +102,11 @@ def _load_settings(args: argparse.Namespace) -> Settings:
     except ConfigError:
         _drop_held_logs(holding)
         raise
-    _start_logging(settings.log_level, holding)
+    try:
+        _start_logging(settings.log_level, holding, settings.log_file)
+    except CommandError:
+        _drop_held_logs(holding)
+        raise
     return settings
 
 
@@ -228,24 +229,6 @@ async def _open_migrated(settings: Settings) -> tuple[Database, list[str]]:
 # --- serve ----------------------------------------------------------------------------------
 
 
-def _access_logger_class() -> type:
-    from aiohttp.abc import AbstractAccessLogger
-
-    class AccessLogger(AbstractAccessLogger):
-        # The path only: query strings carry one-time tokens (/verify?token=…) and codes.
-        def log(self, request: Any, response: Any, time: float) -> None:
-            self.logger.info(
-                "%s %s %s %s %.1fms",
-                request.remote or "-",
-                request.method,
-                request.path,
-                response.status,
-                time * 1000,
-            )
-
-    return AccessLogger
-
-
 def _listen_address(settings: Settings) -> tuple[str | None, int, str]:
     host = settings.api.host or None
     try:
@@ -364,7 +347,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         sock=sockets,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
         print=announce,
-        access_log_class=_access_logger_class(),
+        access_log=None,  # requests are logged by the app (api/observe.py), with their request id
         handle_signals=True,
     )
     log.info("%s stopped", PROG)

@@ -285,6 +285,23 @@ class CorsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    enabled: bool
+    exporter: str  # "opentelemetry" (OTLP push, needs the otel extra) or "prometheus"
+    exporter_protocol: str  # OTLP's transport; gotrue-lite pushes http/protobuf only
+    prometheus_host: str
+    prometheus_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    enabled: bool
+    exporter: str  # only "opentelemetry" exports anything, as upstream
+    exporter_protocol: str
+    service_name: str  # service.name when OTEL_SERVICE_NAME does not say
+
+
+@dataclass(frozen=True, slots=True)
 class HookSettings:
     enabled: bool
     uri: str
@@ -312,6 +329,7 @@ class Settings:
     uri_allow_list: tuple[str, ...]
     disable_signup: bool
     log_level: int
+    log_file: str
     log_sql: str
     audit_log_disable_postgres: bool
     internal_http_timeout: timedelta  # SMS vendors (and OAuth providers): each call's total time
@@ -329,6 +347,8 @@ class Settings:
     mfa: MfaSettings
     webauthn: WebAuthnSettings
     cors: CorsSettings
+    metrics: MetricsSettings
+    tracing: TracingSettings
     hooks: dict[str, HookSettings]
     lite: LiteSettings
     config_file: str | None  # the TOML file that was read, if any
@@ -898,6 +918,7 @@ def _declare() -> list[_Setting]:
         _S("uri_allow_list", _list(), ()),
         _S("disable_signup", _bool, False),
         _S("log_level", _log_level, logging.INFO, "GOTRUE_LOG_LEVEL", "LOG_LEVEL"),
+        _S("log_file", _str, "", "GOTRUE_LOG_FILE", "LOG_FILE"),  # upstream's README says LOG_FILE
         _S("log_sql", _str, ""),
         _S("audit_log_disable_postgres", _bool, False),
         # Go reads it once at start; 0 keeps the 10 s default, as there.
@@ -1048,6 +1069,24 @@ def _declare() -> list[_Setting]:
         _S("webauthn.rp_display_name", _str, ""),
         _S("webauthn.rp_origins", _list(), ()),
         _S("cors.allowed_headers", _list(), ()),
+        # Observability (upstream conf/metrics.go, conf/tracing.go): the OTEL_* fields carry an
+        # envconfig tag, so the prefixed spelling is read first, then the bare standard name.
+        # The exporters are free text as there: an unknown one switches nothing on.
+        _S("metrics.enabled", _bool, False),
+        _S("metrics.exporter", _str, "opentelemetry"),
+        _S("metrics.exporter_protocol", _str, "http/protobuf",
+           "GOTRUE_METRICS_OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+        _S("metrics.prometheus_host", _str, "0.0.0.0",
+           "GOTRUE_METRICS_OTEL_EXPORTER_PROMETHEUS_HOST", "OTEL_EXPORTER_PROMETHEUS_HOST",
+           label="OTEL_EXPORTER_PROMETHEUS_HOST"),
+        _S("metrics.prometheus_port", _port, 9100,
+           "GOTRUE_METRICS_OTEL_EXPORTER_PROMETHEUS_PORT", "OTEL_EXPORTER_PROMETHEUS_PORT",
+           label="OTEL_EXPORTER_PROMETHEUS_PORT"),
+        _S("tracing.enabled", _bool, False),
+        _S("tracing.exporter", _str, "opentelemetry"),
+        _S("tracing.exporter_protocol", _str, "http/protobuf",
+           "GOTRUE_TRACING_OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+        _S("tracing.service_name", _str, "gotrue"),
         # lite — gotrue-lite's own settings, never under a name upstream could take.
         _S("lite.captcha_verify_url", _url(("http", "https")), "", blank_unset=True),  # "": the provider's
         _S("lite.dev_mailbox", _bool, _Derived(_dev_mailbox_default)),

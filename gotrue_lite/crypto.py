@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
 
-from . import imported_hashes
+from . import imported_hashes, metrics
 
 BCRYPT_COST = 10  # Go's bcrypt.DefaultCost, what upstream writes
 MAX_PASSWORD_BYTES = 72
@@ -60,14 +60,29 @@ def _check(password: str, hashed: bytes) -> bool:
     return bcrypt.checkpw(raw, hashed)
 
 
+_queued = 0  # hashes and checks submitted to _pool and not finished: the bcrypt queue
+metrics.watch("bcrypt_queue", lambda: _queued)
+
+
+async def _in_pool(kind: str, work, *args):
+    global _queued
+    metrics.count(f"{kind}_submitted")
+    _queued += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_pool, work, *args)
+    finally:
+        _queued -= 1
+        metrics.count(f"{kind}_completed")
+
+
 async def hash_password(password: str) -> str:
-    return await asyncio.get_running_loop().run_in_executor(_pool, _hash, password)
+    return await _in_pool("password_hash", _hash, password)
 
 
 async def check_password(password: str, hashed: str | None) -> bool:
     """True if `password` matches `hashed`; a missing hash still costs one bcrypt check."""
     target = hashed.encode() if hashed else _DUMMY_HASH
-    ok = await asyncio.get_running_loop().run_in_executor(_pool, _check, password, target)
+    ok = await _in_pool("password_check", _check, password, target)
     return ok and bool(hashed)
 
 

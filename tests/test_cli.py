@@ -126,6 +126,11 @@ def workdir(tmp_path: Path) -> Path:
     return path
 
 
+def log_lines(text: str) -> list[dict]:
+    """The server's log: JSON lines, as written when stderr is not a terminal."""
+    return [json.loads(line) for line in text.splitlines()]
+
+
 def sign_up(url: str, email: str | None = None) -> dict:
     email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
     response = httpx.post(f"{url}/signup", json={"email": email, "password": "correct-horse-battery"}, timeout=30)
@@ -176,7 +181,7 @@ def test_zero_configuration_serves_on_127_0_0_1_9999(workdir: Path, launch) -> N
     assert len(secret.strip()) >= 32
 
     log = server.stderr
-    warnings = [line for line in log.splitlines() if "WARNING" in line and "GOTRUE_JWT_SECRET" in line]
+    warnings = [line["msg"] for line in log_lines(log) if line["level"] == "warning" and "GOTRUE_JWT_SECRET" in line["msg"]]
     assert warnings and "development" in warnings[0], log
     assert secret.strip() not in log, "the secret must never be logged"
     assert "listening on http://127.0.0.1:9999" in log
@@ -238,8 +243,9 @@ def test_settings_for_missing_features_warn_once_at_start(workdir: Path, launch)
     env = base_env(PORT=str(port), GOTRUE_JWT_SECRET=SECRET, GOTRUE_EXTERNAL_GITHUB_ENABLED="true",
                    GOTRUE_PASSWORD_HIBP_ENABLED="true", GOTRUE_MFA_MAX_ENROLLED_FACTORS="3")
     server = launch(workdir, env, port)
-    warnings = [line for line in server.stderr.splitlines() if " WARNING " in line and "gotrue-lite has no" in line]
-    assert [line.split(": ", 1)[1] for line in warnings] == [
+    warnings = [line["msg"] for line in log_lines(server.stderr)
+                if line["level"] == "warning" and "gotrue-lite has no" in line["msg"]]
+    assert warnings == [
         "GOTRUE_PASSWORD_HIBP_ENABLED is set, but gotrue-lite has no Have I Been Pwned password check yet: "
         "this setting is ignored",
         "GOTRUE_EXTERNAL_GITHUB_ENABLED is set, but gotrue-lite has no sign-in with OAuth/OIDC providers yet: "
@@ -256,7 +262,7 @@ def test_memory_database_uses_an_in_process_secret(workdir: Path, launch) -> Non
     env = base_env(PORT=str(port), DATABASE_URL="sqlite:///:memory:", GOTRUE_MAILER_AUTOCONFIRM="true")
     server = launch(workdir, env, port)
     assert list(workdir.iterdir()) == []
-    assert any("WARNING" in line and "GOTRUE_JWT_SECRET" in line for line in server.stderr.splitlines())
+    assert any(line["level"] == "warning" and "GOTRUE_JWT_SECRET" in line["msg"] for line in log_lines(server.stderr))
     session = sign_up(server.url)
     me = httpx.get(f"{server.url}/user", headers={"Authorization": f"Bearer {session['access_token']}"})
     assert me.status_code == 200, me.text

@@ -1,5 +1,5 @@
 """The development outbox: with no SMS provider and the API on loopback, SMS are kept with the dev
-mail, logged, and shown by /_dev/mail (JSON and page, also under /auth/v1); otherwise it is off.
+mail, announced in the log (never the code), and shown by /_dev/mail (JSON and page, also under /auth/v1); otherwise it is off.
 
 The phone flows call `ctx.sms.send(...)`; until they exist here these tests make that same call on
 the running server's own Sms (its loop, its database)."""
@@ -57,10 +57,10 @@ def test_outbox_keeps_sms_with_the_dev_mail_on_both_stores(make_server, backend,
                           "ORDER BY created_at")
     assert [(r["channel"], r["recipient"], r["code"]) for r in stored] == [
         ("sms", "15551230001", "123456"), ("whatsapp", "15551230002", "654321")]
-    # And printed to the log.
+    # And announced in the log, never with the code.
     logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dev outbox:")]
-    assert logged == ["dev outbox: sms to +15551230001: 'Your code is 123456'; code: 123456",
-                      "dev outbox: whatsapp to +15551230002: 'Your code is 654321'; code: 654321"]
+    assert logged == ["dev outbox: sms to +15551230001; read it at /_dev/mail/",
+                      "dev outbox: whatsapp to +15551230002; read it at /_dev/mail/"]
 
 
 def test_outbox_page_shows_sms_and_codes_first_in_the_browser(make_server, tmp_path):

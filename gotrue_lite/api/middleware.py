@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import logs
 from ..auth import Client, Context, redirects
 from ..auth.access import admin_of, load_subject, refuse_banned, subject_of
 from ..errors import APIError, Conflict, DatabaseUnavailable
@@ -110,8 +111,14 @@ async def request_id(request: web.Request, handler) -> web.StreamResponse:
     header = ctx_of(request).settings.api.request_id_header
     rid = (request.headers.get(header) if header else None) or str(uuid.uuid4())
     request[REQUEST_ID] = rid
-    response = await handler(request)
+    token = logs.request_id.set(rid)  # every line logged while serving it names it
+    try:
+        response = await handler(request)
+    finally:
+        logs.request_id.reset(token)
     response.headers.setdefault("X-Request-Id", rid)
+    if header:
+        response.headers.setdefault(header, rid)  # echoed under the name the proxy sent it in
     return response
 
 

@@ -65,3 +65,17 @@ def route_key(request: web.Request) -> tuple[str, str] | None:
             pattern = pattern[len(prefix):]
             break
     return request.method, _PARAMETER.sub("{}", pattern)
+
+
+def route_template(request: web.Request) -> str:
+    """The matched route as upstream's router names it (e.g. /admin/users/{user_id}), without the
+    /auth/v1 prefix; "noroute" when none matched. Labels metrics and traces: never a raw path,
+    which would put ids (and one label per user) into them."""
+    resource = request.match_info.route.resource
+    if resource is None:
+        return "noroute"
+    pattern = resource.canonical
+    for prefix in _PREFIXES:
+        if pattern.startswith(prefix + "/"):
+            return pattern[len(prefix):]
+    return pattern

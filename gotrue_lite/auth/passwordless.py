@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .. import crypto
+from .. import crypto, metrics
 from ..errors import APIError, validation
 from ..store import flow_state as flow_store
 from ..store import users as user_store
@@ -58,6 +58,7 @@ async def _send_link(ctx: Context, client: Client, user, address: str, values, p
         if user is None:
             user = created = await create_user(ctx, tx, client.aud, "email", address, password_hash=password_hash,
                                                data=data, values=values)
+            metrics.count("signups", provider="email")
             await audit.record(ctx, tx, user, "user_confirmation_requested", {"provider": "email"})
         if user.email_confirmed_at is None and not settings.mailer.autoconfirm:
             # Not yet confirmed: the mail that goes out is the sign-up confirmation.

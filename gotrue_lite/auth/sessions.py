@@ -9,7 +9,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from .. import clock, crypto
+from .. import clock, crypto, metrics
 from ..errors import APIError, validation
 from ..models import AMREntry, Session, User
 from ..store import Executor
@@ -92,6 +92,7 @@ async def issue(ctx: Context, tx: Executor, user: User, method: str, client: Cli
     amr = [await session_store.record_method(tx, session.id, method)]
     await user_store.update_user(tx, user.id, last_sign_in_at=clock.now())
     fresh = await user_store.get(tx, user.id)
+    metrics.count("signins", method=method)
     return await token_response(ctx, fresh, session.id, amr, token, session.created_at, method=method,
                                 client=client, tx=tx)
 
@@ -194,16 +195,24 @@ async def refresh(ctx: Context, presented: str, client: Client) -> dict[str, Any
         raise APIError(400, "session_expired", f"Invalid Refresh Token: Session Expired{reason}")
     # amr, read with the token: methods are added only when a session is created (or stepped
     # up), so there is no need to read them under the lock.
-    if hook_points.enabled(ctx, "custom_access_token"):
-        # The hook runs inside the rotation's transaction, as upstream: a failing hook leaves
-        # the presented token unspent.
-        async with db.transaction() as tx:
-            user, session, issued = await run(tx, _rotate(ctx, presented, session, client))
-            return await token_response(ctx, user, session.id, amr, issued, session.created_at,
-                                        method="token_refresh", client=client, tx=tx)
-    user, session, issued = await db.run_transaction(_rotate(ctx, presented, session, client))
-    return await token_response(ctx, user, session.id, amr, issued, session.created_at,
-                                method="token_refresh", client=client)
+    try:
+        if hook_points.enabled(ctx, "custom_access_token"):
+            # The hook runs inside the rotation's transaction, as upstream: a failing hook
+            # leaves the presented token unspent.
+            async with db.transaction() as tx:
+                user, session, issued = await run(tx, _rotate(ctx, presented, session, client))
+                response = await token_response(ctx, user, session.id, amr, issued, session.created_at,
+                                                method="token_refresh", client=client, tx=tx)
+        else:
+            user, session, issued = await db.run_transaction(_rotate(ctx, presented, session, client))
+            response = await token_response(ctx, user, session.id, amr, issued, session.created_at,
+                                            method="token_refresh", client=client)
+    except APIError as exc:
+        if exc.error_code == "refresh_token_already_used":
+            metrics.count("refresh_token_reuses")
+        raise
+    metrics.count("refreshes")
+    return response
 
 
 def _rotate(ctx: Context, presented: str, seen: Session, client: Client) -> Steps[tuple[User, Session, str]]:

@@ -6,7 +6,7 @@ import logging
 import uuid
 from typing import Any
 
-from .. import clock, crypto
+from .. import clock, crypto, metrics
 from ..errors import APIError, database_failure, validation
 from ..models import User
 from ..store import Executor, StatementRefused, UniqueViolation
@@ -210,6 +210,7 @@ async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, passw
             if existing is None:
                 user = await create_user(ctx, tx, client.aud, provider, address, password_hash=password_hash,
                                          data=data, values=values)
+                metrics.count("signups", provider=provider)
             else:
                 # Unconfirmed: nothing about the account changes on a stranger's word; the
                 # confirmation goes out again.
@@ -265,6 +266,7 @@ async def sign_in_anonymously(ctx: Context, client: Client, *, data: dict[str, A
         async with ctx.db.transaction() as tx:
             # upstream wraps signupNewUser's error in its own, hiding the Postgres error there
             await insert_user(tx, values, ANONYMOUS_FAILED, shown=False)
+            metrics.count("signups", provider="anonymous")
             user = await user_store.get(tx, values["id"])
             await audit.record(ctx, tx, user, "user_signedup", {"provider": "anonymous"})
             response = await sessions.issue(ctx, tx, user, "anonymous", client)

@@ -7,6 +7,7 @@ import logging
 import aiohttp
 from aiohttp import web
 
+from .. import metrics
 from . import devbox, smtp
 from .links import action_link, extract_links
 from .message import MailError, Message
@@ -103,6 +104,15 @@ class Mailer:
         return Message(kind=kind, to=to, subject=subject, text=text, html=html, headers=headers)
 
     async def send(self, kind: str, to: str, variables: dict) -> Message:
+        # As upstream: every send operation is counted, and its failures once more.
+        metrics.count("mails_sent", type=kind)
+        try:
+            return await self._send(kind, to, variables)
+        except Exception:
+            metrics.count("mail_errors", type=kind)
+            raise
+
+    async def _send(self, kind: str, to: str, variables: dict) -> Message:
         message = await self.render(kind, to, variables)
         if self.dev_mailbox:
             await self._box.put(message, code=variables.get("Token") or None)

@@ -35,9 +35,9 @@ class DevMailbox:
         self._write_lock = asyncio.Lock()
 
     async def put(self, message: Message, code: str | None = None) -> str:
-        links = extract_links(message.html, message.text)
-        log.info("dev mailbox: %s mail to %s, subject %r; links: %s%s", message.kind, message.to,
-                 message.subject, " ".join(links) or "none", f"; code: {code}" if code else "")
+        # Never the links or the code (nor the subject, which a template may fill with the
+        # code): they sign people in, and logs travel further than the mailbox. The page shows them.
+        log.info("dev mailbox: %s mail to %s; read it at /_dev/mail/", message.kind, message.to)
         return self._keep({
             "kind": message.kind, "channel": "email", "recipient": message.to,
             "subject": message.subject, "text_body": message.text, "html_body": message.html,
@@ -46,7 +46,7 @@ class DevMailbox:
 
     async def put_sms(self, phone: str, text: str, channel: str, code: str) -> str:
         """Keep an SMS (`phone` normalised, digits only); returns its id."""
-        log.info("dev outbox: %s to +%s: %r; code: %s", channel, phone, text, code or "none")
+        log.info("dev outbox: %s to +%s; read it at /_dev/mail/", channel, phone)  # never the code
         return self._keep({
             "kind": channel, "channel": channel, "recipient": phone, "subject": "",
             "text_body": text, "html_body": "", "code": code or "",

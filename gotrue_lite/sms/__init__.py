@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from .. import metrics
+
 
 def normalise_phone(phone: str) -> str:
     """A number as upstream stores, compares and sends it (phone.go formatPhoneNumber): one
@@ -58,7 +60,12 @@ class Sms:
     async def send(self, phone: str, message: str, channel: str, otp: str) -> str:
         if self.sender is None:
             raise SmsError("Unable to get SMS provider")
-        return await self.sender.send(phone, message, channel, otp)
+        metrics.count("sms_sent", provider=self.sender.name)
+        try:
+            return await self.sender.send(phone, message, channel, otp)
+        except Exception:
+            metrics.count("sms_errors", provider=self.sender.name)
+            raise
 
     async def verify(self, phone: str, code: str) -> bool:
         if self.sender is None or not self.sender.verifies_otp:

@@ -79,6 +79,10 @@ class Database(Executor, Protocol):
 
     async def execute_script(self, sql: str) -> None: ...
 
+    def pool_stats(self) -> dict[str, int]:
+        """{"inuse": n, "idle": n, "max": n}: the connections, for metrics."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -180,6 +180,13 @@ class PostgresDatabase:
             await self._pool.close()
             self._pool = None
 
+    def pool_stats(self) -> dict[str, int]:
+        """Connections open in the pool (idle and in use) and its limit, for metrics."""
+        if self._pool is None:
+            return {"inuse": 0, "idle": 0, "max": self.max_size}
+        size, idle = self._pool.get_size(), self._pool.get_idle_size()
+        return {"inuse": size - idle, "idle": idle, "max": self.max_size}
+
     @asynccontextmanager
     async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
         try:

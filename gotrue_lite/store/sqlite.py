@@ -276,6 +276,12 @@ class SQLiteDatabase:
             await conn.close()
         self._all.clear()
 
+    def pool_stats(self) -> dict[str, int]:
+        """The connections (one writer, READERS readers) idle and in use, for metrics."""
+        total = len(self._all)
+        idle = self._readers.qsize() + (0 if self._write_lock.locked() or self._writer is None else 1)
+        return {"inuse": max(total - idle, 0), "idle": idle, "max": total}
+
     @asynccontextmanager
     async def _reader(self) -> AsyncIterator[_Conn]:
         if self.path == ":memory:":
