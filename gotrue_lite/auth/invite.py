@@ -9,7 +9,7 @@ from ..errors import APIError
 from ..models import User
 from ..store import users as user_store
 from . import Client, Context, audit, emails, fields
-from .signup import create_user
+from .signup import create_user, vetted_user_values
 
 
 async def invite(ctx: Context, client: Client, admin: User | None, *, email: str, data: dict[str, Any],
@@ -18,9 +18,13 @@ async def invite(ctx: Context, client: Client, admin: User | None, *, email: str
     user = await user_store.find_by_email(ctx.db, address, client.aud)
     if user is not None and user.email_confirmed_at is not None:
         raise APIError(422, "email_exists", "A user with this email address has already been registered")
+    values = None
+    if user is None:
+        values = await vetted_user_values(ctx, client.aud, "email", address, password_hash=None, data=data)
     async with ctx.db.transaction() as tx:
         if user is None:
-            user = await create_user(ctx, tx, client.aud, "email", address, password_hash=None, data=data)
+            user = await create_user(ctx, tx, client.aud, "email", address, password_hash=None, data=data,
+                                     values=values)
         await audit.record_admin(ctx, tx, admin_role, "user_invited", {"user_id": user.id, "user_email": address},
                                  actor=admin)
         # Invites are not subject to the per-address cooldown, only to the send budget.

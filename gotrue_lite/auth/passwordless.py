@@ -11,7 +11,7 @@ from ..store import flow_state as flow_store
 from ..store import users as user_store
 from . import Client, Context, audit, emails, fields, pkce
 from . import phone as phone_otp
-from .signup import confirm_email, create_user, sign_up
+from .signup import confirm_email, create_user, sign_up, vetted_user_values
 
 
 async def email_otp(ctx: Context, client: Client, *, email: str, create: bool, data: dict[str, Any],
@@ -33,10 +33,14 @@ async def email_otp(ctx: Context, client: Client, *, email: str, create: bool, d
         # MagicLink → Signup).
         raise APIError(422, "signup_disabled", "Signups not allowed for this instance")
     password_hash = await crypto.hash_password(crypto.random_password()) if user is None else None
+    values = None
+    if user is None:
+        values = await vetted_user_values(ctx, client.aud, "email", address, password_hash=password_hash, data=data)
 
     async with ctx.db.transaction() as tx:
         if user is None:
-            user = await create_user(ctx, tx, client.aud, "email", address, password_hash=password_hash, data=data)
+            user = await create_user(ctx, tx, client.aud, "email", address, password_hash=password_hash, data=data,
+                                     values=values)
             await audit.record(ctx, tx, user, "user_confirmation_requested", {"provider": "email"})
         if user.email_confirmed_at is None and not settings.mailer.autoconfirm:
             # Not yet confirmed: the mail that goes out is the sign-up confirmation.

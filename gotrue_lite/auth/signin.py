@@ -8,7 +8,7 @@ from .. import crypto
 from ..errors import INVALID_CREDENTIALS, APIError, validation
 from ..sms import normalise_phone
 from ..store import users as user_store
-from . import Client, Context, audit, fields, sessions
+from . import Client, Context, audit, fields, sessions, webhooks
 
 
 async def with_password(ctx: Context, client: Client, *, email: str, phone: str, password: str) -> dict[str, Any]:
@@ -55,11 +55,16 @@ async def with_password(ctx: Context, client: Client, *, email: str, phone: str,
     # Old hashes at another cost are upgraded once the password is known to be right.
     cost = crypto.bcrypt_cost(user.encrypted_password or "")
     new_hash = await crypto.hash_password(password) if cost is not None and cost != crypto.BCRYPT_COST else None
+    changes = await webhooks.notify(ctx, webhooks.LOGIN, user)
 
     async with ctx.db.transaction() as tx:
         if new_hash:
             await user_store.update_user(tx, user.id, encrypted_password=new_hash)
         await audit.record(ctx, tx, user, "login", {"provider": "email" if email else "phone"})
+        if changes is not None:
+            # the session's access token carries what the webhook answered (roles, say)
+            await webhooks.apply(tx, user.id, changes)
+            user = await user_store.get(tx, user.id)
         response = await sessions.issue(ctx, tx, user, "password", client)
     weak = fields.weakness(settings, password)
     if weak:

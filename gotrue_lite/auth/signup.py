@@ -12,7 +12,7 @@ from ..models import User
 from ..store import Executor, StatementRefused, UniqueViolation
 from ..store import flow_state as flow_store
 from ..store import users as user_store
-from . import Client, Context, audit, emails, fields, pkce, sessions
+from . import Client, Context, audit, emails, fields, pkce, sessions, webhooks
 from . import phone as phone_otp
 
 log = logging.getLogger("gotrue_lite.auth")
@@ -92,12 +92,30 @@ async def ensure_identity(tx: Executor, user: User, provider: str, data: dict[st
     })
 
 
+def new_user_values(ctx: Context, aud: str, provider: str, address: str, *, password_hash: str | None,
+                    data: dict[str, Any]) -> dict[str, Any]:
+    """The row of a new email or phone user."""
+    return _new_user_values(ctx, aud, password_hash=password_hash, data=data, provider=provider,
+                            **{provider: address})
+
+
+async def vetted_user_values(ctx: Context, aud: str, provider: str, address: str, *, password_hash: str | None,
+                             data: dict[str, Any], autoconfirm: bool = False) -> dict[str, Any]:
+    """A new user's row once the webhooks agreed (netlify: validate, then signup when it is
+    confirmed at once); call before the transaction that creates it."""
+    values = new_user_values(ctx, aud, provider, address, password_hash=password_hash, data=data)
+    events = (webhooks.VALIDATE, webhooks.SIGNUP) if autoconfirm else (webhooks.VALIDATE,)
+    return await webhooks.vet_new_user(ctx, values, *events)
+
+
 async def create_user(ctx: Context, tx: Executor, aud: str, provider: str, address: str, *,
-                      password_hash: str | None, data: dict[str, Any], extra: dict[str, Any] | None = None) -> User:
-    """A new email or phone user with its identity, inside the caller's transaction."""
-    values = _new_user_values(ctx, aud, password_hash=password_hash, data=data, provider=provider,
-                              **{provider: address})
-    values.update(extra or {})
+                      password_hash: str | None, data: dict[str, Any], extra: dict[str, Any] | None = None,
+                      values: dict[str, Any] | None = None) -> User:
+    """A new email or phone user with its identity, inside the caller's transaction; `values`:
+    the row made beforehand (vetted_user_values)."""
+    if values is None:
+        values = new_user_values(ctx, aud, provider, address, password_hash=password_hash, data=data)
+    values = {**values, **(extra or {})}
     await insert_user(tx, values)
     await ensure_identity(tx, await user_store.get(tx, values["id"]), provider, data, with_address=provider == "email")
     return await user_store.get(tx, values["id"])
@@ -178,16 +196,25 @@ async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, passw
                 raise ALREADY_REGISTERED
             return obfuscated_user(ctx, client.aud, provider, address, data)
 
-    # bcrypt runs before the transaction, so the write lock is never held while hashing.
+    # bcrypt runs before the transaction, so the write lock is never held while hashing; the
+    # webhooks too.
     password_hash = await crypto.hash_password(password) if existing is None else None
+    values = changes = None
+    if existing is None:
+        values = await vetted_user_values(ctx, client.aud, provider, address, password_hash=password_hash,
+                                          data=data, autoconfirm=autoconfirm)
+    elif autoconfirm:
+        changes = await webhooks.notify(ctx, webhooks.SIGNUP, existing)
     try:
         async with ctx.db.transaction() as tx:
             if existing is None:
-                user = await create_user(ctx, tx, client.aud, provider, address, password_hash=password_hash, data=data)
+                user = await create_user(ctx, tx, client.aud, provider, address, password_hash=password_hash,
+                                         data=data, values=values)
             else:
                 # Unconfirmed: nothing about the account changes on a stranger's word; the
                 # confirmation goes out again.
                 await ensure_identity(tx, existing, provider, data, with_address=provider == "email")
+                await webhooks.apply(tx, existing.id, changes)
                 user = await user_store.get(tx, existing.id)
             user_id = user.id
             if autoconfirm:
