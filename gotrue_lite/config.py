@@ -1177,8 +1177,6 @@ NOT_YET: tuple[MissingFeature, ...] = (
     MissingFeature("web3 sign-in", ("GOTRUE_RATE_LIMIT_WEB3",)),
     MissingFeature("SQL statement logging", ("GOTRUE_LOG_SQL",), ("GOTRUE_LOG_SQL",)),
     MissingFeature("per-request time limit", ("GOTRUE_API_MAX_REQUEST_DURATION",)),
-    MissingFeature("background clean-up of expired rows", ("GOTRUE_DB_CLEANUP_ENABLED",),
-                   ("GOTRUE_DB_CLEANUP_ENABLED",)),
     MissingFeature("support for several external hosts", ("GOTRUE_MAILER_EXTERNAL_HOSTS",),
                    ("GOTRUE_MAILER_EXTERNAL_HOSTS",)),
     MissingFeature("Have I Been Pwned password check", ("GOTRUE_PASSWORD_HIBP_ENABLED",),
