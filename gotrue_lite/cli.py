@@ -432,8 +432,14 @@ def _add_users(subcommands: Subcommands, common: argparse.ArgumentParser) -> Non
     add_users(subcommands, common)
 
 
+def _add_backup(subcommands: Subcommands, common: argparse.ArgumentParser) -> None:
+    from gotrue_lite.cli_backup import add_backup
+
+    add_backup(subcommands, common)
+
+
 COMMANDS: list[Callable[[Subcommands, argparse.ArgumentParser], None]] = [
-    _add_serve, _add_migrate, _add_token, _add_users,
+    _add_serve, _add_migrate, _add_token, _add_users, _add_backup,
 ]
 
 
