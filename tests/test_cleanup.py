@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from gotrue_lite import clock
 from gotrue_lite.app import CLEANUP
-from helpers import get_user, refresh, rows, signup_session, sql
+from helpers import get_user, post, refresh, rows, signup_session, sql
 
 HOUR = timedelta(hours=1)
 
@@ -110,3 +110,32 @@ def test_a_large_backlog_goes_in_batches_while_requests_are_served(make_server, 
     assert get_user(second, session["access_token"]).status_code == 200
     second.run(asyncio.wait_for(second.app[CLEANUP].swept.wait(), 30))
     assert rows(first, "SELECT id FROM flow_state") == []
+
+
+def test_timebox_inactivity_and_anonymous_batches(make_server, backend):
+    first = make_server(backend, GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED="true")
+    keeper = signup_session(first)["user"]["id"]
+    anonymous_old = post(first, "/signup", {}).json()  # anonymous sign-ins
+    anonymous_new = post(first, "/signup", {}).json()
+    sql(first, "UPDATE users SET created_at = $1 WHERE id = $2", ago(31 * 24 * HOUR), anonymous_old["user"]["id"])
+    # timebox 1h: stale once created more than 25 h ago; inactivity 1h: refreshed (or, never
+    # refreshed, its live token touched) more than 25 h ago
+    boxed = add_session(first, keeper, None)  # created 100 h ago
+    sql(first, "UPDATE sessions SET refreshed_at = $1 WHERE id = $2", ago(2 * HOUR), boxed)
+    recent = new_id()
+    sql(first, "INSERT INTO sessions (id, user_id, created_at, updated_at, refreshed_at, aal) "
+               "VALUES ($1, $2, $3, $3, $4, 'aal1')", recent, keeper, ago(2 * HOUR), ago(2 * HOUR))
+    idle = new_id()
+    sql(first, "INSERT INTO sessions (id, user_id, created_at, updated_at, aal) VALUES ($1, $2, $3, $3, 'aal1')",
+        idle, keeper, ago(3 * HOUR))
+    idle_token = add_refresh_token(first, keeper, idle, revoked=False, updated_at=ago(30 * HOUR))
+
+    second = make_server(backend, DATABASE_URL=first.db_url, GOTRUE_DB_CLEANUP_ENABLED="true",
+                         GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED="true", GOTRUE_SESSIONS_TIMEBOX="1h",
+                         GOTRUE_SESSIONS_INACTIVITY_TIMEOUT="1h")
+    second.run(asyncio.wait_for(second.app[CLEANUP].swept.wait(), 20))
+    users = {str(row["id"]) for row in rows(first, "SELECT id FROM users")}
+    assert anonymous_old["user"]["id"] not in users and {keeper, anonymous_new["user"]["id"]} <= users
+    sessions = ids(first, "sessions")
+    assert boxed not in sessions and idle not in sessions and recent in sessions
+    assert idle_token not in token_states(first)
