@@ -14,6 +14,7 @@ from .api.params import MAX_BODY
 from .api.ratelimit import RATE_LIMITS, rate_limit
 from .api.routes import add_routes
 from .auth import Context
+from .auth.cleanup import Cleanup
 from .auth.recent_users import RecentUsers
 from .config import ConfigError
 from .hooks import Hooks, check_functions
@@ -28,6 +29,7 @@ from .tokens import KeySet
 log = logging.getLogger("gotrue_lite")
 
 MAX_HEADER = 1024 * 1024
+CLEANUP = web.AppKey("cleanup", object)  # the housekeeping task, None when switched off
 
 
 def build_keys(settings) -> KeySet:
@@ -75,7 +77,13 @@ def create_app(settings, db: Database | None = None) -> web.Application:
                                http=http, sms=build_sms(settings, http, mailer.dev_box),
                                sms_budget=SendBudget(settings.rate_limit.sms_sent),
                                used_totp_steps=UsedSteps(), hooks=Hooks(settings, http, database))
+            cleanup = Cleanup(settings, database) if settings.db.cleanup_enabled else None
+            if cleanup is not None:
+                cleanup.start()  # in the background: requests never wait for it
+            app[CLEANUP] = cleanup
             yield
+            if cleanup is not None:
+                await cleanup.stop()  # before the database closes under it
             await mailer.close()  # finishes pending dev-mailbox writes, which need the database
             await http.close()
         if tracing is not None:

@@ -424,8 +424,14 @@ def _add_transfer(subcommands: Subcommands, common: argparse.ArgumentParser) -> 
     add_transfer(subcommands, common)
 
 
+def _add_backup(subcommands: Subcommands, common: argparse.ArgumentParser) -> None:
+    from gotrue_lite.cli_backup import add_backup
+
+    add_backup(subcommands, common)
+
+
 COMMANDS: list[Callable[[Subcommands, argparse.ArgumentParser], None]] = [
-    _add_serve, _add_migrate, _add_token, _add_users, _add_transfer,
+    _add_serve, _add_migrate, _add_token, _add_users, _add_transfer, _add_backup,
 ]
 
 

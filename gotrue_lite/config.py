@@ -309,6 +309,17 @@ class HookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """Netlify GoTrue's event webhooks (its conf.WebhookConfig), beside upstream's hooks."""
+
+    url: str
+    secret: str = field(repr=False)
+    events: tuple[str, ...]
+    retries: int
+    timeout_sec: int
+
+
+@dataclass(frozen=True, slots=True)
 class LiteSettings:
     captcha_verify_url: str  # replaces the captcha provider's siteverify URL; "": the provider's own
     dev_mailbox: bool  # default: on while there is no SMTP host and the API is on loopback
@@ -350,6 +361,7 @@ class Settings:
     metrics: MetricsSettings
     tracing: TracingSettings
     hooks: dict[str, HookSettings]
+    webhook: WebhookSettings
     lite: LiteSettings
     config_file: str | None  # the TOML file that was read, if any
 
@@ -635,6 +647,21 @@ def _url(schemes: Iterable[str] | None = None):
         return value
 
     return parse
+
+
+@_textual
+def _webhook_url(raw: Any) -> str:
+    # netlify resolves a URL without scheme and host against GOTRUE_SITE_URL.
+    expected = "expected an absolute http/https URL or a path such as /.netlify/functions/identity"
+    value = _text(raw, expected).strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise _Invalid(expected) from None
+    if value and not (parts.scheme in ("http", "https") and parts.netloc) and not (
+            not parts.scheme and not parts.netloc and value.startswith("/")):
+        raise _Invalid(expected)
+    return value
 
 
 def _timestamp(raw: Any) -> datetime:
@@ -1087,6 +1114,13 @@ def _declare() -> list[_Setting]:
         _S("tracing.exporter_protocol", _str, "http/protobuf",
            "GOTRUE_TRACING_OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
         _S("tracing.service_name", _str, "gotrue"),
+        # Netlify's webhooks: it sends no event that is not listed, tries 3 times when retries
+        # is 0 and waits 5 s when the timeout is not positive (api/hooks.go).
+        _S("webhook.url", _webhook_url, ""),
+        _S("webhook.secret", _str, "", secret=True),
+        _S("webhook.events", _list(), ()),
+        _S("webhook.retries", _int, 3, fix=lambda v: v if v > 0 else 3),
+        _S("webhook.timeout_sec", _int, 5, fix=lambda v: v if v > 0 else 5),
         # lite — gotrue-lite's own settings, never under a name upstream could take.
         _S("lite.captcha_verify_url", _url(("http", "https")), "", blank_unset=True),  # "": the provider's
         _S("lite.dev_mailbox", _bool, _Derived(_dev_mailbox_default)),
@@ -1180,8 +1214,6 @@ NOT_YET: tuple[MissingFeature, ...] = (
     MissingFeature("web3 sign-in", ("GOTRUE_RATE_LIMIT_WEB3",)),
     MissingFeature("SQL statement logging", ("GOTRUE_LOG_SQL",), ("GOTRUE_LOG_SQL",)),
     MissingFeature("per-request time limit", ("GOTRUE_API_MAX_REQUEST_DURATION",)),
-    MissingFeature("background clean-up of expired rows", ("GOTRUE_DB_CLEANUP_ENABLED",),
-                   ("GOTRUE_DB_CLEANUP_ENABLED",)),
     MissingFeature("support for several external hosts", ("GOTRUE_MAILER_EXTERNAL_HOSTS",),
                    ("GOTRUE_MAILER_EXTERNAL_HOSTS",)),
     MissingFeature("Have I Been Pwned password check", ("GOTRUE_PASSWORD_HIBP_ENABLED",),
@@ -1470,6 +1502,23 @@ def _finish(values: dict[str, Any], cwd: Path) -> None:
     _check_mfa_phone_template(values)
     for hook in _HOOKS:
         _check_hook(hook, values)
+    _check_webhook(values)
+
+
+WEBHOOK_EVENTS = ("validate", "signup", "login")  # the events gotrue-lite sends
+
+
+def _check_webhook(values: dict[str, Any]) -> None:
+    """netlify sends only the events listed; say so when the list cannot be what was meant."""
+    if not values["webhook.url"]:
+        return
+    events = values["webhook.events"]
+    if not events:
+        log.warning("GOTRUE_WEBHOOK_URL is set but GOTRUE_WEBHOOK_EVENTS lists no event: no webhook is sent")
+    unknown = [event for event in events if event not in WEBHOOK_EVENTS]
+    if unknown:
+        log.warning("GOTRUE_WEBHOOK_EVENTS: gotrue-lite sends only %s; never sent: %s",
+                    ", ".join(WEBHOOK_EVENTS), ", ".join(unknown))
 
 
 def _check_mfa_phone_template(values: dict[str, Any]) -> None:

@@ -109,7 +109,6 @@ def test_a_default_configuration_warns_about_nothing(tmp_path):
     ({"GOTRUE_MAILER_NOTIFICATIONS_PASSWORD_CHANGED_ENABLED": "true"}, "security notification mails"),
     ({"GOTRUE_MAILER_NOTIFICATIONS_PHONE_CHANGED_ENABLED": "true"}, "security notification mails"),
     ({"GOTRUE_LOG_SQL": "statement"}, "SQL statement logging"),
-    ({"GOTRUE_DB_CLEANUP_ENABLED": "true"}, "background clean-up of expired rows"),
     ({"GOTRUE_MAILER_EXTERNAL_HOSTS": "a.example.com,b.example.com"}, "support for several external hosts"),
     ({"GOTRUE_PASSWORD_HIBP_ENABLED": "true"}, "Have I Been Pwned password check"),
     ({"GOTRUE_SECURITY_REFRESH_TOKEN_ALGORITHM_VERSION": "2"}, "signed refresh tokens (algorithm version 2)"),

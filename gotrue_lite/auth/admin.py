@@ -435,7 +435,8 @@ async def generate_link(ctx: Context, client: Client, actor: Actor, *, link_type
     values = None
     if user is None:
         # upstream asks before_user_created here (signup and invite links), outside the transaction.
-        values = await new_user_values(ctx, client, "email", address, password_hash=password_hash, data=data or {})
+        values = await new_user_values(ctx, client, "email", address, password_hash=password_hash, data=data or {},
+                                       webhooks_asked=False)
     try:
         async with ctx.db.transaction() as tx:
             if user is None:

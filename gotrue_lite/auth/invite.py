@@ -8,7 +8,7 @@ from .. import clock
 from ..errors import APIError
 from ..models import User
 from ..store import users as user_store
-from . import Client, Context, audit, emails, fields, hook_points
+from . import Client, Context, audit, emails, fields, hook_points, webhooks
 from .signup import create_user, new_user_values
 
 

@@ -8,7 +8,7 @@ from .. import crypto
 from ..errors import INVALID_CREDENTIALS, APIError, validation
 from ..sms import normalise_phone
 from ..store import users as user_store
-from . import Client, Context, audit, fields, hook_points, sessions
+from . import Client, Context, audit, fields, hook_points, sessions, webhooks
 
 
 async def with_password(ctx: Context, client: Client, *, email: str, phone: str, password: str) -> dict[str, Any]:
@@ -59,11 +59,16 @@ async def with_password(ctx: Context, client: Client, *, email: str, phone: str,
     # Once the password is known to be right, bcrypt hashes at another cost and imported
     # argon2 / Firebase scrypt hashes are replaced by bcrypt at the default cost.
     new_hash = await crypto.hash_password(password) if crypto.needs_rehash(user.encrypted_password or "", password) else None
+    changes = await webhooks.notify(ctx, webhooks.LOGIN, user)
 
     async with ctx.db.transaction() as tx:
         if new_hash:
             await user_store.update_user(tx, user.id, encrypted_password=new_hash)
         await audit.record(ctx, tx, user, "login", {"provider": "email" if email else "phone"})
+        if changes is not None:
+            # the session's access token carries what the webhook answered (roles, say)
+            await webhooks.apply(tx, user.id, changes)
+            user = await user_store.get(tx, user.id)
         response = await sessions.issue(ctx, tx, user, "password", client)
     weak = fields.weakness(settings, password)
     if weak:

@@ -12,7 +12,7 @@ from ..models import User
 from ..store import Executor, StatementRefused, UniqueViolation
 from ..store import flow_state as flow_store
 from ..store import users as user_store
-from . import Client, Context, audit, emails, fields, hook_points, pkce, sessions
+from . import Client, Context, audit, emails, fields, hook_points, pkce, sessions, webhooks
 from . import phone as phone_otp
 
 log = logging.getLogger("gotrue_lite.auth")
@@ -102,24 +102,30 @@ def planned_user(values: dict[str, Any]) -> User:
 
 
 async def new_user_values(ctx: Context, client: Client, provider: str, address: str, *,
-                          password_hash: str | None, data: dict[str, Any]) -> dict[str, Any]:
-    """The row of a new email or phone user, once the before_user_created hook (outside any
-    transaction, as upstream) has let it be created."""
+                          password_hash: str | None, data: dict[str, Any], autoconfirm: bool = False,
+                          webhooks_asked: bool = True) -> dict[str, Any]:
+    """The row of a new email or phone user, once the before_user_created hook and the Netlify
+    webhooks (validate, then signup when it is confirmed at once) have let it be created.
+    Called before the transaction that creates it, as upstream and netlify do; netlify's admin
+    routes send no webhook (`webhooks_asked=False`)."""
     values = _new_user_values(ctx, client.aud, password_hash=password_hash, data=data, provider=provider,
                               **{provider: address})
     await hook_points.before_user_created(ctx, client, planned_user(values))
-    return values
+    if not webhooks_asked:
+        return values
+    events = (webhooks.VALIDATE, webhooks.SIGNUP) if autoconfirm else (webhooks.VALIDATE,)
+    return await webhooks.vet_new_user(ctx, values, *events)
 
 
 async def create_user(ctx: Context, tx: Executor, aud: str, provider: str, address: str, *,
                       password_hash: str | None, data: dict[str, Any], extra: dict[str, Any] | None = None,
                       values: dict[str, Any] | None = None) -> User:
     """A new email or phone user with its identity, inside the caller's transaction; `values`
-    from new_user_values when the before_user_created hook has been asked."""
+    from new_user_values when the hooks have been asked."""
     if values is None:
         values = _new_user_values(ctx, aud, password_hash=password_hash, data=data, provider=provider,
                                   **{provider: address})
-    values.update(extra or {})
+    values = {**values, **(extra or {})}
     await insert_user(tx, values)
     await ensure_identity(tx, await user_store.get(tx, values["id"]), provider, data, with_address=provider == "email")
     return await user_store.get(tx, values["id"])
@@ -200,11 +206,15 @@ async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, passw
                 raise ALREADY_REGISTERED
             return obfuscated_user(ctx, client.aud, provider, address, data)
 
-    # bcrypt runs before the transaction, so the write lock is never held while hashing.
+    # bcrypt runs before the transaction, so the write lock is never held while hashing; the
+    # webhooks too.
     password_hash = await crypto.hash_password(password) if existing is None else None
-    values = None
+    values = changes = None
     if existing is None:
-        values = await new_user_values(ctx, client, provider, address, password_hash=password_hash, data=data)
+        values = await new_user_values(ctx, client, provider, address, password_hash=password_hash,
+                                       data=data, autoconfirm=autoconfirm)
+    elif autoconfirm:
+        changes = await webhooks.notify(ctx, webhooks.SIGNUP, existing)
     try:
         async with ctx.db.transaction() as tx:
             if existing is None:
@@ -215,6 +225,7 @@ async def sign_up(ctx: Context, client: Client, *, email: str, phone: str, passw
                 # Unconfirmed: nothing about the account changes on a stranger's word; the
                 # confirmation goes out again.
                 await ensure_identity(tx, existing, provider, data, with_address=provider == "email")
+                await webhooks.apply(tx, existing.id, changes)
                 user = await user_store.get(tx, existing.id)
             user_id = user.id
             if autoconfirm:

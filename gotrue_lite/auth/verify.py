@@ -13,7 +13,7 @@ from ..store import Executor
 from ..store import flow_state as flow_store
 from ..store import one_time_tokens as ott_store
 from ..store import users as user_store
-from . import Client, Context, audit, fields, sessions
+from . import Client, Context, audit, fields, sessions, webhooks
 from .signup import confirm_email, ensure_identity
 
 # verification type → the token columns it may consume
@@ -163,6 +163,14 @@ async def _consume(ctx: Context, tx: Executor, match: Match, vtype: str, passwor
     return None
 
 
+def _signs_up(match: Match, vtype: str) -> bool:
+    """Whether consuming the token completes a sign-up (netlify's signup webhook event)."""
+    resolved = match.resolved_type if vtype == "email" else vtype
+    if resolved in ("signup", "invite"):
+        return True
+    return resolved in ("recovery", "magiclink") and match.user.email_confirmed_at is None
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What a verification leads to: a session, an auth code (PKCE via GET), or only a message."""
@@ -200,9 +208,12 @@ async def verify(ctx: Context, client: Client, *, vtype: str, token_hash: str | 
     # bcrypt for an accepted invite runs before the write lock is taken.
     first = await locate(ctx.db)
     password_hash = await _invite_password(ctx, first, vtype, password)
+    changes = await webhooks.notify(ctx, webhooks.SIGNUP, first.user) if _signs_up(first, vtype) else None
     async with ctx.db.transaction() as tx:
         match = await locate(tx)  # again under the lock: a racing verification may have won
         resolved = match.resolved_type if vtype == "email" else vtype
+        if match.user.id == first.user.id:
+            await webhooks.apply(tx, match.user.id, changes)
         message = await _consume(ctx, tx, match, vtype, password_hash if match.user.id == first.user.id else None)
         user = await _refresh_providers(tx, match.user.id)
         if message is not None:

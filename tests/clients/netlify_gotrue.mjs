@@ -46,9 +46,10 @@ globalThis.fetch = (input, init) => {
   return recorder(input, init);
 };
 
-const moduleName = { 'v1.0': 'gotrue-js', 'v0.9': 'gotrue-js-0.9' }[scenario];
+// "webhooks" runs 1.0 against a server whose GOTRUE_WEBHOOK_URL is a site's identity function.
+const moduleName = { 'v1.0': 'gotrue-js', 'v0.9': 'gotrue-js-0.9', webhooks: 'gotrue-js' }[scenario];
 if (!moduleName) {
-  process.stderr.write(`unknown scenario ${scenario} (v1.0 | v0.9)\n`);
+  process.stderr.write(`unknown scenario ${scenario} (v1.0 | v0.9 | webhooks)\n`);
   process.exit(2);
 }
 const loaded = await import(moduleName);
@@ -213,4 +214,22 @@ async function main() {
   void recoveredSummary;
 }
 
-main().then(done, fail);
+// --- Netlify-style webhooks ------------------------------------------------------------------------
+//
+// The site's function (tests/test_webhooks.py) refuses addresses starting with "mallory" at
+// validate, gives the role "editor" at signup and adds "reader" at each login: the app sees them
+// in user.app_metadata and in the access token, as a Netlify site did.
+
+async function webhooks() {
+  const auth = new GoTrue({ APIUrl: serverUrl, setCookie: false });
+  const ada = email('ada');
+  const mallory = email('mallory');
+  await step('signup', () => call(() => auth.signup(ada, PASSWORD, { full_name: 'Ada Lovelace' })));
+  const confirmation = (await step('confirmation_mail', () => mailedToken(ada, 'confirmation', 'confirmation_token'))).data;
+  await step('confirm', async () => userSummary(await call(() => auth.confirm(confirmation.token))));
+  await step('login', async () => userSummary(await call(() => auth.login(ada, PASSWORD))));
+  await step('signup_refused', () => call(() => auth.signup(mallory, PASSWORD)));
+  await step('login_refused_user', () => call(() => auth.login(mallory, PASSWORD)));
+}
+
+(scenario === 'webhooks' ? webhooks : main)().then(done, fail);
