@@ -72,14 +72,17 @@ def audit_entries(server, action: str | None = None) -> list[dict]:
 
 # --- authorisation -----------------------------------------------------------------------
 
+# fixed ids: test ids must be the same in every pytest-xdist worker
+_UNKNOWN = "6f1c2a9e-3b7d-4c55-9a0e-2d8f4b1e7c30"
+_UNKNOWN_FACTOR = "0b9d7e21-58a4-4f3c-8e6a-91c2d4f5a7b8"
 ENDPOINTS = [
     ("GET", "/admin/users"),
     ("POST", "/admin/users"),
-    ("GET", f"/admin/users/{uuid.uuid4()}"),
-    ("PUT", f"/admin/users/{uuid.uuid4()}"),
-    ("DELETE", f"/admin/users/{uuid.uuid4()}"),
-    ("GET", f"/admin/users/{uuid.uuid4()}/factors"),
-    ("DELETE", f"/admin/users/{uuid.uuid4()}/factors/{uuid.uuid4()}"),
+    ("GET", f"/admin/users/{_UNKNOWN}"),
+    ("PUT", f"/admin/users/{_UNKNOWN}"),
+    ("DELETE", f"/admin/users/{_UNKNOWN}"),
+    ("GET", f"/admin/users/{_UNKNOWN}/factors"),
+    ("DELETE", f"/admin/users/{_UNKNOWN}/factors/{_UNKNOWN_FACTOR}"),
     ("POST", "/admin/generate_link"),
     ("GET", "/admin/audit"),
 ]
