@@ -9,12 +9,12 @@ import os
 import subprocess
 import uuid
 
-import pytest
+import httpx
 
 from helpers import new_email
 from idp import idp  # noqa: F401 - fixture
-from oauth_flow import SITE, browse, keycloak_server, query_of
-from test_clients_js import CLIENTS, SCRIPT_TIMEOUT, assert_session, node  # noqa: F401 - node is a fixture
+from oauth_flow import SITE, browse, fragment_of, keycloak_server, query_of
+from test_clients_js import CLIENTS, SCRIPT_TIMEOUT, assert_session, node, run_js  # noqa: F401 - node is a fixture
 
 
 def _interactive(node_path: str, server, scenario: str, env: dict[str, str]) -> dict[str, dict]:
@@ -103,3 +103,18 @@ def test_supabase_auth_oauth_pkce(make_server, backend, idp):
     assert response.session is not None and response.user.email == address
     assert response.session.provider_token
     assert auth.get_user().user.identities[0].provider == "keycloak"
+
+
+def test_gotrue_js_v1_get_url_for_provider(node, make_server, backend, idp):
+    """@supabase/gotrue-js 1.x builds the /authorize URL itself; a browser following it lands on
+    the app with a session in the fragment."""
+    server = keycloak_server(make_server, backend, idp)
+    address = new_email("v1")
+    hint = idp.add_user(email=address, email_verified=True)
+    url = run_js(node, "gotrue_v1.mjs", "oauth", server).ok("getUrlForProvider")["url"]
+    assert url.startswith(f"{server.url}/authorize?provider=keycloak")
+    landed = browse(server, url + "&login_hint=" + hint)
+    assert landed.startswith(f"{SITE}/v1#")
+    token = fragment_of(landed)["access_token"]
+    user = httpx.get(f"{server.url}/user", headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+    assert user["email"] == address
