@@ -17,6 +17,8 @@ from datetime import timedelta
 from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
 
+import aiohttp
+
 from .. import clock
 from ..errors import APIError, validation
 from ..models import User
@@ -75,6 +77,7 @@ def resolve(ctx: Context, name: str, scopes: str = "") -> OAuthProvider:
     if cls is None or ctx.http is None:
         raise Unsupported(f"Provider {name} could not be found")
     provider = cls(config, ctx.http, scopes)
+    provider.timeout = aiohttp.ClientTimeout(total=ctx.settings.internal_http_timeout.total_seconds())
     problem = provider.check()
     if problem:
         raise Unsupported(problem)
