@@ -166,3 +166,38 @@ def test_invite_token_must_name_an_invited_user(make_server, backend, idp):
     resp = httpx.get(_authorize(server, "someone", invite_token="nope"), timeout=30)
     assert resp.status_code == 404 and resp.json()["error_code"] == "user_not_found"
     assert rows(server, "SELECT count(*) AS n FROM flow_state")[0]["n"] == 0
+
+
+def test_linking_at_the_callback_and_an_identity_linked_twice(make_server, backend, idp):
+    server = keycloak_server(make_server, backend, idp, GOTRUE_SECURITY_MANUAL_LINKING_ENABLED="true")
+    resp = httpx.post(f"{server.url}/signup", json={"email": new_email("owner"), "password": "correct-horse-9"},
+                      timeout=30)
+    token, owner = resp.json()["access_token"], resp.json()["user"]["id"]
+    sub = idp.add_user(email=new_email("kc"), email_verified=True)
+
+    def link() -> str:
+        started = httpx.get(f"{server.url}/user/identities/authorize", params={
+            "provider": "keycloak", "scopes": "openid", "login_hint": sub, "skip_http_redirect": "true",
+            "redirect_to": f"{SITE}/linked"}, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert started.status_code == 200, started.text
+        return browse(server, started.json()["url"])
+
+    landed = link()
+    session = fragment_of(landed)
+    me = httpx.get(f"{server.url}/user", headers={"Authorization": f"Bearer {session['access_token']}"}, timeout=30)
+    assert me.json()["id"] == owner
+    assert sorted(i["provider"] for i in me.json()["identities"]) == ["email", "keycloak"]
+    assert me.json()["app_metadata"]["providers"] == ["email", "keycloak"]
+    again = query_of(link())
+    assert (again["error"], again["error_code"], again["error_description"]) == (
+        "server_error", "identity_already_exists", "Identity is already linked")
+
+
+def test_callback_by_form_post(make_server, backend, idp):
+    """Providers answering with response_mode=form_post reach POST /callback."""
+    server = keycloak_server(make_server, backend, idp)
+    sub = idp.add_user(email=new_email("kc"), email_verified=True)
+    callback = browse(server, _authorize(server, sub), stop="http://gateway.test/")
+    form = query_of(callback)
+    resp = httpx.post(f"{server.url}/callback", data={"state": form["state"], "code": form["code"]}, timeout=30)
+    assert resp.status_code == 302 and resp.headers["Location"].startswith(f"{SITE}#access_token=")
