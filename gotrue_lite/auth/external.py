@@ -56,8 +56,9 @@ class OAuthError(Exception):
         self.description = description
 
 
-def resolve(ctx: Context, name: str, scopes: str = "") -> OAuthProvider:
-    """The provider `name` (any case) with its settings validated as upstream's constructors do."""
+async def resolve(ctx: Context, name: str, scopes: str = "") -> OAuthProvider:
+    """API.Provider: the provider `name` (any case) with its settings validated as upstream's
+    constructors do. Async because a `custom:` provider is a database row (its branch goes here)."""
     name = name.lower()
     if name.startswith("custom:"):
         raise Unsupported("custom OAuth providers are disabled")
@@ -105,7 +106,7 @@ async def authorization_url(ctx: Context, *, provider_name: str, scopes: str, qu
     """GET /authorize and GET /user/identities/authorize: the flow_state row (whose id is the
     state) and the provider URL the browser goes to."""
     try:
-        provider = resolve(ctx, provider_name, scopes)
+        provider = await resolve(ctx, provider_name, scopes)
     except Unsupported as exc:
         raise validation(f"Unsupported provider: {exc}") from None
     if invite_token and await link_store.user_id_by_confirmation_token(ctx.db, invite_token) is None:
@@ -198,7 +199,7 @@ async def _provider_data(ctx: Context, flow: Mapping[str, Any], params: Mapping[
     if not code:
         raise APIError(400, "bad_oauth_callback", "OAuth callback with missing authorization code missing")
     try:
-        provider = resolve(ctx, provider_type)
+        provider = await resolve(ctx, provider_type)
     except Unsupported as exc:
         raise APIError(400, "oauth_provider_not_supported", f"Unsupported provider: {exc}") from None
     verifier = await _client_state_verifier(ctx, flow, provider, provider_type)
