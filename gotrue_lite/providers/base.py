@@ -72,6 +72,9 @@ class OAuthProvider:
     """
 
     name: ClassVar[str]
+    # Each call's total time (GOTRUE_INTERNAL_HTTP_TIMEOUT, set by auth/external.resolve); None:
+    # the shared client's own limit.
+    timeout: aiohttp.ClientTimeout | None = None
     default_origin: ClassVar[str] = ""  # e.g. "https://github.com"
     auth_path: ClassVar[str] = ""  # joined to the origin unless it is a full URL
     token_path: ClassVar[str] = ""
@@ -80,9 +83,6 @@ class OAuthProvider:
     requires_pkce: ClassVar[bool] = False  # the provider itself wants PKCE (oauth_client_states)
     oidc: ClassVar[bool] = False  # the token answer carries an id_token checked as OIDC
     oauth1: ClassVar[bool] = False  # Twitter's OAuth 1.0a: request token first, no code
-    # Each call's total time (GOTRUE_INTERNAL_HTTP_TIMEOUT, set by auth/external.resolve); None:
-    # the shared client's own limit.
-    timeout: aiohttp.ClientTimeout | None = None
 
     def __init__(self, settings: "ProviderSettings", http: aiohttp.ClientSession, scopes: str = ""):
         self.settings = settings
