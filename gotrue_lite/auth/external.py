@@ -193,6 +193,8 @@ async def _client_state_verifier(ctx: Context, flow: Mapping[str, Any], provider
 async def _provider_data(ctx: Context, flow: Mapping[str, Any], params: Mapping[str, str]) -> tuple[UserData, str, str]:
     """oAuthCallback: the provider's answer, the code exchange and the user's data."""
     provider_type = flow["provider_type"] or ""
+    if provider_type == "twitter":
+        return await _oauth1_data(ctx, provider_type, params)
     if params.get("error"):
         raise OAuthError(params["error"], params.get("error_description", ""))
     code = params.get("code", "")
@@ -214,6 +216,25 @@ async def _provider_data(ctx: Context, flow: Mapping[str, Any], params: Mapping[
         log.warning("%s: user data failed: %s", provider_type, exc)
         raise APIError(500, "unexpected_failure", "Error getting user profile from external provider") from None
     return data, tokens.access_token, tokens.refresh_token
+
+
+async def _oauth1_data(ctx: Context, provider_type: str, params: Mapping[str, str]) -> tuple[UserData, str, str]:
+    """oAuth1Callback (Twitter): oauth_token + oauth_verifier instead of a code; no refresh token."""
+    try:
+        provider = await resolve(ctx, provider_type)
+    except Unsupported as exc:
+        raise APIError(400, "oauth_provider_not_supported", f"Unsupported provider: {exc}") from None
+    try:
+        tokens = await provider.exchange_code("", callback=params)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("%s: access token failed: %s", provider_type, exc)
+        raise APIError(500, "unexpected_failure", "Unable to retrieve access token") from None
+    try:
+        data = await provider.user_data(tokens)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("%s: user data failed: %s", provider_type, exc)
+        raise APIError(500, "unexpected_failure", "Error getting user email from external provider") from None
+    return data, tokens.access_token, ""
 
 
 async def finish(ctx: Context, client: Client, flow: Mapping[str, Any], params: Mapping[str, str]) -> str:
