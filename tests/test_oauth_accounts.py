@@ -192,3 +192,19 @@ def test_then_runs_in_the_same_transaction(server):
     error = _error(server, "keycloak", data, then=fail)
     assert error.message == "late failure"
     assert rows(server, "SELECT count(*) AS n FROM identities WHERE provider_id = $1", data.claims["sub"])[0]["n"] == 0
+
+
+def test_linking_domains_keep_providers_apart(make_server, backend):
+    server = make_server(backend, GOTRUE_EXPERIMENTAL_PROVIDER_LINKING_DOMAINS="keycloak=corp,gitlab=corp",
+                         GOTRUE_EXPERIMENTAL_PROVIDERS_WITH_OWN_LINKING_DOMAIN="github")
+    email = new_email()
+    assert signup(server, email).status_code == 200
+    owner = rows(server, "SELECT id FROM users WHERE email = $1", email)[0]["id"]
+    corp = _sign_in(server, "keycloak", _data(email, True))
+    assert corp.decision == "created" and corp.user.id != owner
+    assert rows(server, "SELECT is_sso_user FROM users WHERE id = $1", corp.user.id)[0]["is_sso_user"] in (True, 1)
+    same_domain = _sign_in(server, "gitlab", _data(email, True))
+    assert (same_domain.decision, same_domain.user.id) == ("linked", corp.user.id)
+    own = _sign_in(server, "github", _data(email, True))
+    assert own.decision == "created" and own.user.id not in (owner, corp.user.id)
+    assert _sign_in(server, "discord", _data(email, True)).user.id == owner  # the default domain

@@ -73,8 +73,10 @@ def linking_domain(provider: str, domains: dict[str, str] | None = None) -> str:
 
 
 def _linking_domains(ctx: Context) -> dict[str, str]:
-    # GOTRUE_EXPERIMENTAL_PROVIDER_LINKING_DOMAINS, when the settings carry it.
-    return dict(getattr(getattr(ctx.settings, "experimental", None), "provider_linking_domains", None) or {})
+    """GOTRUE_EXPERIMENTAL_PROVIDER_LINKING_DOMAINS, with the deprecated
+    _PROVIDERS_WITH_OWN_LINKING_DOMAIN backfilled as provider=provider (explicit entries win)."""
+    external = ctx.settings.external
+    return {**{p: p for p in external.providers_with_own_linking_domain}, **external.provider_linking_domains}
 
 
 def claims_with_email(data: UserData) -> dict[str, Any]:
