@@ -114,6 +114,9 @@ class ExternalSettings:
     redirect_url: str
     flow_state_expiry_duration: timedelta
     providers: dict[str, ProviderSettings]
+    # GOTRUE_EXPERIMENTAL_*: provider -> account-linking domain (models/linking.go)
+    provider_linking_domains: dict[str, str]
+    providers_with_own_linking_domain: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -555,6 +558,29 @@ _MAP_EXPECTED = "expected key:value pairs separated by commas"
 
 @_textual
 @_takes_table
+def _linking_domains(raw: Any) -> dict[str, str]:
+    """GOTRUE_EXPERIMENTAL_PROVIDER_LINKING_DOMAINS: `provider=domain` pairs (a provider name may
+    hold a colon: custom:github=social)."""
+    if isinstance(raw, dict):
+        pairs = [(str(key), _text(value, "expected provider=domain pairs")) for key, value in raw.items()]
+    else:
+        pairs = []
+        for item in _text(raw, "expected provider=domain pairs separated by commas").split(","):
+            if not item.strip():
+                continue
+            if "=" not in item:
+                raise _Invalid(f'invalid provider linking domain "{item}", expected format "provider=domain"')
+            pairs.append(tuple(item.split("=", 1)))
+    result = {}
+    for provider, domain in pairs:
+        if not provider.strip() or not domain.strip():
+            raise _Invalid(f'invalid provider linking domain "{provider}={domain}", provider and domain must be non-empty')
+        result[provider.strip()] = domain.strip()
+    return result
+
+
+@_textual
+@_takes_table
 def _map(raw: Any) -> dict[str, str]:
     if isinstance(raw, dict):
         pairs = [(str(key), _text(value, _MAP_EXPECTED)) for key, value in raw.items()]
@@ -990,6 +1016,9 @@ def _declare() -> list[_Setting]:
         _S("external.phone.enabled", _bool, False),
         _S("external.anonymous_users.enabled", _bool, False),
         _S("external.redirect_url", _str, "", "GOTRUE_EXTERNAL_REDIRECTURL"),
+        _S("external.provider_linking_domains", _linking_domains, {}, "GOTRUE_EXPERIMENTAL_PROVIDER_LINKING_DOMAINS"),
+        _S("external.providers_with_own_linking_domain", _list(), (),
+           "GOTRUE_EXPERIMENTAL_PROVIDERS_WITH_OWN_LINKING_DOMAIN"),
         _S("external.flow_state_expiry_duration", _duration, timedelta(seconds=300),
            fix=_at_least(timedelta(seconds=300))),
         # mailer
@@ -1199,11 +1228,6 @@ _PENDING_NOTIFICATIONS = tuple(n for n in _NOTIFICATIONS if not n.startswith("mf
 
 
 NOT_YET: tuple[MissingFeature, ...] = (
-    MissingFeature("sign-in with OAuth/OIDC providers",
-                   (*(f"GOTRUE_EXTERNAL_{name.upper()}_" for name in _PROVIDERS),
-                    "GOTRUE_EXTERNAL_REDIRECTURL", "GOTRUE_SECURITY_MANUAL_LINKING_ENABLED"),
-                   (*(f"GOTRUE_EXTERNAL_{name.upper()}_ENABLED" for name in _PROVIDERS),
-                    "GOTRUE_SECURITY_MANUAL_LINKING_ENABLED")),
     # The MFA factor enrolled / unenrolled notifications are sent (auth/mfa.py); the others not yet.
     MissingFeature("security notification mails",
                    (*(f"GOTRUE_MAILER_NOTIFICATIONS_{kind.upper()}_ENABLED" for kind in _PENDING_NOTIFICATIONS),

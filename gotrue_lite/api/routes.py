@@ -6,7 +6,7 @@ import re
 
 from aiohttp import web
 
-from . import admin, devmail, devwelcome, email_flows, logout, mfa, settings, signup, token, unavailable, user, verify
+from . import admin, devmail, devwelcome, email_flows, external, logout, mfa, settings, signup, token, unavailable, user, verify
 
 ROUTES = [
     ("GET", "/health", settings.health),
@@ -27,6 +27,7 @@ ROUTES = [
     ("GET", "/reauthenticate", user.get_reauthenticate),
     *mfa.ROUTES,
     *admin.ROUTES,
+    *external.ROUTES,
     *unavailable.ROUTES,
 ]
 

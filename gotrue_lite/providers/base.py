@@ -72,6 +72,9 @@ class OAuthProvider:
     """
 
     name: ClassVar[str]
+    # Each call's total time (GOTRUE_INTERNAL_HTTP_TIMEOUT, set by auth/external.resolve); None:
+    # the shared client's own limit.
+    timeout: aiohttp.ClientTimeout | None = None
     default_origin: ClassVar[str] = ""  # e.g. "https://github.com"
     auth_path: ClassVar[str] = ""  # joined to the origin unless it is a full URL
     token_path: ClassVar[str] = ""
@@ -99,6 +102,11 @@ class OAuthProvider:
     @property
     def client_id(self) -> str:
         return self.settings.client_id[0] if self.settings.client_id else ""
+
+    def check(self) -> str:
+        """Why this provider cannot be used with its settings, worded as upstream's constructor
+        error (shown after "Unsupported provider: "); "" when it can. E.g. keycloak without _URL."""
+        return ""
 
     # --- the three steps -------------------------------------------------------------------
 
@@ -164,6 +172,8 @@ class OAuthProvider:
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> Any:
         try:
+            if self.timeout is not None:
+                kwargs.setdefault("timeout", self.timeout)
             async with self.http.request(method, url, allow_redirects=False, **kwargs) as resp:
                 text = await resp.text()
                 if not 200 <= resp.status < 300:
