@@ -25,6 +25,7 @@ ROUTES = [
     ("POST", "/resend", email_flows.post_resend),
     ("POST", "/invite", email_flows.post_invite),
     ("GET", "/reauthenticate", user.get_reauthenticate),
+    ("DELETE", "/user/identities/{identity_id}", user.delete_identity),
     *mfa.ROUTES,
     *admin.ROUTES,
     *unavailable.ROUTES,

@@ -498,7 +498,6 @@ ROUTES = [
     ("POST", "/callback", callback),
     # identities (behind requireAuthentication, then requireManualLinkingEnabled)
     ("GET", "/user/identities/authorize", _after_user(*MANUAL_LINKING_DISABLED)),
-    ("DELETE", "/user/identities/{identity_id}", _after_user(*MANUAL_LINKING_DISABLED)),
     ("GET", "/user/oauth/grants", _after_user(*OAUTH_SERVER_DISABLED)),
     ("DELETE", "/user/oauth/grants", _after_user(*OAUTH_SERVER_DISABLED)),
     # whole groups switched off

@@ -25,6 +25,8 @@
 //   webauthn  MFA_WEB_AUTHN_*=true, WEBAUTHN_RP_ID=localhost, RP_ORIGINS=http://localhost:3000:
 //             mfa.webauthn.register / authenticate with a software authenticator
 //             (soft_authenticator.mjs) standing in for navigator.credentials
+//   identities SECURITY_MANUAL_LINKING_ENABLED=true; GL_IDENTITY_EMAIL names a user pytest made
+//             with a second (github) identity: getUserIdentities, unlinkIdentity
 
 import { createHmac } from 'node:crypto';
 
@@ -610,6 +612,18 @@ scenarios.webauthn = async () => {
   device.origin = 'https://evil.example';
   await step('authenticate_wrong_origin', async () => other.mfa.webauthn.authenticate({ factorId, webauthn: rp }));
   await step('authenticator_calls', async () => device.calls);
+};
+
+scenarios.identities = async () => {
+  const main = client('main');
+  const address = process.env.GL_IDENTITY_EMAIL;
+  await main.signInWithPassword({ email: address, password: PASSWORD });
+  const res = await step('getUserIdentities', async () => main.getUserIdentities());
+  const github = res.data.identities.find((i) => i.provider === 'github');
+  await step('unlinkIdentity', async () => main.unlinkIdentity(github));
+  const after = await step('getUserIdentities_after', async () => main.getUserIdentities());
+  await step('unlinkIdentity_last', async () => main.unlinkIdentity(after.data.identities[0]));
+  await step('unlinkIdentity_again', async () => main.unlinkIdentity(github));
 };
 
 // --- run ---------------------------------------------------------------------------------------
