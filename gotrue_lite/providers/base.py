@@ -100,6 +100,11 @@ class OAuthProvider:
     def client_id(self) -> str:
         return self.settings.client_id[0] if self.settings.client_id else ""
 
+    def check(self) -> str:
+        """Why this provider cannot be used with its settings, worded as upstream's constructor
+        error (shown after "Unsupported provider: "); "" when it can. E.g. keycloak without _URL."""
+        return ""
+
     # --- the three steps -------------------------------------------------------------------
 
     async def authorization_url(self, state: str, params: Mapping[str, str]) -> str:
