@@ -16,6 +16,7 @@ from .auth.recent_users import RecentUsers
 from .config import ConfigError
 from .mail import MAILER, Mailer
 from .outbound import new_client
+from .providers.oidc import OIDCCache
 from .ratelimit import EndpointLimits, SendBudget, SignInGuard, UsedSteps
 from .sms.factory import build as build_sms
 from .store import Database, open_database
@@ -65,7 +66,8 @@ def create_app(settings, db: Database | None = None) -> web.Application:
                            recent_users=RecentUsers(database, settings.lite.user_cache_ttl.total_seconds()),
                            http=http, sms=build_sms(settings, http, mailer.dev_box),
                            sms_budget=SendBudget(settings.rate_limit.sms_sent),
-                           used_totp_steps=UsedSteps())
+                           used_totp_steps=UsedSteps(),
+                           oidc=OIDCCache(http, settings.external.oidc_provider_cache_ttl))
         yield
         await mailer.close()  # finishes pending dev-mailbox writes, which need the database
         await http.close()

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
     from ..config import Settings
     from ..mail import Mailer
+    from ..providers.oidc import OIDCCache
     from ..ratelimit import SendBudget, SignInGuard, UsedSteps
     from ..sms import Sms
     from .recent_users import RecentUsers
@@ -32,6 +33,7 @@ class Context:
     sms: "Sms | None" = None  # the SMS vendor or dev outbox
     sms_budget: "SendBudget | None" = None  # GOTRUE_RATE_LIMIT_SMS_SENT
     used_totp_steps: "UsedSteps | None" = None  # TOTP codes already accepted (used once)
+    oidc: "OIDCCache | None" = None  # OpenID issuers' discovery documents and key sets
 
 
 @dataclass(frozen=True)
