@@ -189,8 +189,6 @@ def test_user_oauth_grants_authenticate_first(shared, user):
     ("GET", "/admin/oauth/clients", "OAuth server is disabled"),
     ("POST", "/admin/oauth/clients", "OAuth server is disabled"),
     ("DELETE", f"/admin/oauth/clients/{SOME_UUID}", "OAuth server is disabled"),
-    ("GET", "/admin/custom-providers", "Custom OAuth providers are disabled"),
-    ("GET", "/admin/custom-providers/custom:acme", "Custom OAuth providers are disabled"),
 ])
 def test_admin_groups_switched_off(shared, user, method, path, message):
     assert_both_envelopes(shared, method, path, 401, "no_authorization", "This endpoint requires a valid Bearer token")

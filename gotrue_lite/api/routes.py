@@ -6,7 +6,7 @@ import re
 
 from aiohttp import web
 
-from . import admin, devmail, devwelcome, email_flows, logout, mfa, settings, signup, token, unavailable, user, verify
+from . import admin, custom_providers, devmail, devwelcome, email_flows, logout, mfa, settings, signup, token, unavailable, user, verify
 
 ROUTES = [
     ("GET", "/health", settings.health),
@@ -28,6 +28,7 @@ ROUTES = [
     ("DELETE", "/user/identities/{identity_id}", user.delete_identity),
     *mfa.ROUTES,
     *admin.ROUTES,
+    *custom_providers.ROUTES,
     *unavailable.ROUTES,
 ]
 

@@ -2,8 +2,7 @@
 when the feature is disabled or unconfigured — never a bare 404 or 500.
 
 One rule throughout: a feature gotrue-lite lacks behaves as if it were switched off, whatever
-the configuration says (manual identity linking, external OAuth providers, custom OAuth
-providers, the web3 grant, SAML SSO, passkeys, the OAuth 2.1 server, SCIM). The checks that come *before*
+the configuration says (manual identity linking, external OAuth providers, the web3 grant, SAML SSO, passkeys, the OAuth 2.1 server, SCIM). The checks that come *before*
 upstream's feature switch (authentication, path ids, body parsing, provider selection) are
 kept in upstream's order, so a client sees the same status, error_code and message.
 
@@ -82,7 +81,6 @@ def _after_user(status: int, code: str, message: str) -> Handler:
 SAML_DISABLED = (404, "saml_provider_disabled", "SAML 2.0 is disabled")
 PASSKEYS_DISABLED = (404, "passkey_disabled", "Passkeys are disabled")
 OAUTH_SERVER_DISABLED = (404, "feature_disabled", "OAuth server is disabled")
-CUSTOM_OAUTH_DISABLED = (404, "feature_disabled", "Custom OAuth providers are disabled")
 SCIM_DISABLED = (404, "feature_disabled", "SCIM server is disabled")
 MANUAL_LINKING_DISABLED = (404, "manual_linking_disabled", "Manual linking is disabled")
 
@@ -419,5 +417,4 @@ ROUTES = [
     ("GET", "/admin/users/{user_id}/passkeys", get_admin_passkeys),
     ("DELETE", "/admin/users/{user_id}/passkeys/{passkey_id}", delete_admin_passkey),
     ("*", "/admin/oauth" + _BELOW, _after_admin(*OAUTH_SERVER_DISABLED)),
-    ("*", "/admin/custom-providers" + _BELOW, _after_admin(*CUSTOM_OAUTH_DISABLED)),
 ]

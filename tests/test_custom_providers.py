@@ -1,0 +1,174 @@
+"""The admin API for custom OAuth2 / OIDC providers (/admin/custom-providers, EXTERNAL.md §8.1),
+its validation and URL safety rule, and GOTRUE_LITE_ALLOW_INSECURE_PROVIDER_URLS, on both backends."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+
+from helpers import assert_both_envelopes, assert_error, bearer, new_email, rows, signup_session
+
+INSECURE = {"GOTRUE_LITE_ALLOW_INSECURE_PROVIDER_URLS": "true"}
+
+
+def oauth2(identifier: str = "custom:acme", **extra) -> dict:
+    return {"provider_type": "oauth2", "identifier": identifier, "name": "Acme", "client_id": "acme-client",
+            "client_secret": "acme-secret", "authorization_url": "https://idp.acme.test/authorize",
+            "token_url": "https://idp.acme.test/token", "userinfo_url": "https://idp.acme.test/userinfo", **extra}
+
+
+def call(server, method: str, path: str, **kwargs) -> httpx.Response:
+    return httpx.request(method, f"{server.url}{path}", headers=bearer(server.service_role_key), **kwargs)
+
+
+@pytest.fixture
+def insecure(make_server, backend):
+    return make_server(backend, **INSECURE)
+
+
+def test_the_switch_and_admin_authentication(make_server, backend):
+    server = make_server(backend, GOTRUE_CUSTOM_OAUTH_ENABLED="false")
+    user = signup_session(server, new_email())
+    for method, path in (("GET", "/admin/custom-providers"), ("POST", "/admin/custom-providers"),
+                         ("GET", "/admin/custom-providers/custom:acme"),
+                         ("DELETE", "/admin/custom-providers/custom:acme")):
+        assert_both_envelopes(server, method, path, 401, "no_authorization",
+                              "This endpoint requires a valid Bearer token")
+        assert_both_envelopes(server, method, path, 403, "not_admin", "User not allowed", token=user["access_token"])
+        assert_both_envelopes(server, method, path, 404, "feature_disabled", "Custom OAuth providers are disabled",
+                              token=server.service_role_key)
+
+
+def test_create_get_list_update_delete(insecure):
+    resp = call(insecure, "GET", "/admin/custom-providers")
+    assert resp.status_code == 200 and resp.json() == {"providers": []}
+    resp = call(insecure, "POST", "/admin/custom-providers", json=oauth2(
+        scopes=["read"], attribute_mapping={"name": "display_name", "locale": 7},
+        authorization_params={"prompt": "consent"}, custom_claims_allowlist=["groups"]))
+    assert resp.status_code == 201, resp.text
+    created = resp.json()
+    assert created == {
+        "id": created["id"], "provider_type": "oauth2", "identifier": "custom:acme", "name": "Acme",
+        "client_id": "acme-client", "acceptable_client_ids": [], "scopes": ["read"], "pkce_enabled": True,
+        "attribute_mapping": {"name": "display_name", "locale": 7}, "custom_claims_allowlist": ["groups"],
+        "authorization_params": {"prompt": "consent"}, "enabled": True, "email_optional": False,
+        "skip_nonce_check": False, "authorization_url": "https://idp.acme.test/authorize",
+        "token_url": "https://idp.acme.test/token", "userinfo_url": "https://idp.acme.test/userinfo",
+        "created_at": created["created_at"], "updated_at": created["updated_at"],
+    }
+    assert "client_secret" not in resp.text and "acme-secret" not in resp.text
+    assert call(insecure, "GET", "/admin/custom-providers/custom:acme").json() == created
+    assert call(insecure, "GET", "/admin/custom-providers?type=oauth2").json() == {"providers": [created]}
+    assert call(insecure, "GET", "/admin/custom-providers?type=oidc").json() == {"providers": []}
+    assert_error(call(insecure, "GET", "/admin/custom-providers?type=saml"), 400, "validation_failed",
+                 "type must be either 'oauth2' or 'oidc'")
+    assert_error(call(insecure, "POST", "/admin/custom-providers", json=oauth2()), 400, "conflict",
+                 "A custom OAuth provider with this identifier already exists")
+
+    # only what is given changes; "" means unchanged; the secret can be replaced but is never shown
+    resp = call(insecure, "PUT", "/admin/custom-providers/custom:acme",
+                json={"name": "Acme Corp", "client_id": "", "enabled": False, "client_secret": "new-secret",
+                      "token_url": "https://idp.acme.test/v2/token"})
+    assert resp.status_code == 200, resp.text
+    updated = resp.json()
+    assert (updated["name"], updated["client_id"], updated["enabled"], updated["token_url"]) == \
+        ("Acme Corp", "acme-client", False, "https://idp.acme.test/v2/token")
+    [row] = rows(insecure, "SELECT client_secret FROM custom_oauth_providers")
+    assert row["client_secret"] == "new-secret"
+
+    resp = call(insecure, "DELETE", "/admin/custom-providers/custom:acme")
+    assert resp.status_code == 204 and resp.content == b""
+    for method in ("GET", "PUT", "DELETE"):
+        assert_error(call(insecure, method, "/admin/custom-providers/custom:acme", json={}), 404,
+                     "custom_provider_not_found", "Custom OAuth provider not found")
+    assert_error(call(insecure, "GET", "/admin/custom-providers/acme"), 400, "validation_failed",
+                 "identifier must start with 'custom:' prefix, e.g. 'custom:acme'")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"provider_type": "saml"}, "provider_type must be either 'oauth2' or 'oidc'"),
+    ({"identifier": ""}, "identifier is required"),
+    ({"identifier": "acme"}, "identifier must start with 'custom:' prefix, e.g. 'custom:acme'"),
+    ({"name": ""}, "name is required"),
+    ({"client_id": ""}, "client_id is required"),
+    ({"client_secret": ""}, "client_secret is required"),
+    ({"token_url": ""}, "token_url is required for OAuth2 providers"),
+    ({"provider_type": "oidc"}, "issuer is required for OIDC providers"),
+    ({"authorization_params": {"redirect_uri": "https://evil.example"}},
+     "Cannot override reserved OAuth parameter: redirect_uri"),
+    ({"authorization_params": {"prompt": 1}}, 'Authorization parameter "prompt" must be a string'),
+    ({"attribute_mapping": {"role": "groups"}}, "Cannot map to protected system field: role"),
+    ({"custom_claims_allowlist": ["ok", " "]}, "custom_claims_allowlist entries must be non-empty strings"),
+    ({"userinfo_url": "http://idp.acme.test/userinfo"}, "URL must use HTTPS"),
+])
+def test_create_validation(insecure, change, message):
+    assert_error(call(insecure, "POST", "/admin/custom-providers", json=oauth2(**change)), 400,
+                 "validation_failed", message)
+    assert rows(insecure, "SELECT id FROM custom_oauth_providers") == []
+
+
+def test_wrong_json_types_are_bad_json(insecure):
+    for change in ({"scopes": "openid"}, {"enabled": "yes"}, {"name": 5}, {"attribute_mapping": []}):
+        assert_error(call(insecure, "POST", "/admin/custom-providers", json=oauth2(**change)), 400, "bad_json")
+
+
+@pytest.mark.parametrize("url, message", [
+    ("https://localhost/token", "URL cannot point to localhost or loopback addresses"),
+    ("https://api.localhost/token", "URL cannot point to localhost or loopback addresses"),
+    ("https://127.0.0.1/token", "URL cannot point to localhost or loopback addresses"),
+    ("https://127.0.0.2/token", "URL cannot resolve to loopback addresses"),
+    ("https://10.1.2.3/token", "URL cannot resolve to private network addresses"),
+    ("https://192.168.1.1/token", "URL cannot resolve to private network addresses"),
+    ("https://169.254.169.254/latest", "URL cannot resolve to link-local addresses"),
+    ("https://[::ffff:7f00:1]/token", "URL cannot resolve to loopback addresses"),
+    ("https://no-such-host.invalid/token", "Unable to resolve hostname"),
+])
+def test_upstreams_url_rule_without_the_flag(server, url, message):
+    body = oauth2(authorization_url=url, token_url=url, userinfo_url=url)
+    assert_error(call(server, "POST", "/admin/custom-providers", json=body), 400, "validation_failed", message)
+
+
+def test_the_flag_lets_loopback_hosts_through_but_not_plain_http(insecure):
+    resp = call(insecure, "POST", "/admin/custom-providers",
+                json=oauth2(token_url="https://127.0.0.1:8443/token", userinfo_url="https://localhost/me"))
+    assert resp.status_code == 201, resp.text
+    assert_error(call(insecure, "PUT", "/admin/custom-providers/custom:acme",
+                      json={"token_url": "http://127.0.0.1/token"}), 400, "validation_failed", "URL must use HTTPS")
+
+
+def test_quota(make_server, backend):
+    server = make_server(backend, GOTRUE_CUSTOM_OAUTH_MAX_PROVIDERS="1", **INSECURE)
+    assert call(server, "POST", "/admin/custom-providers", json=oauth2("custom:one")).status_code == 201
+    assert_error(call(server, "POST", "/admin/custom-providers", json=oauth2("custom:two")), 400,
+                 "over_custom_provider_quota", "Maximum number of custom OAuth/OIDC providers reached")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_oidc_provider_needs_its_discovery_document(insecure):
+    issuer = f"https://127.0.0.1:{_closed_port()}/realms/x"
+    body = {"provider_type": "oidc", "identifier": "custom:corp", "name": "Corp", "client_id": "c",
+            "client_secret": "s", "issuer": issuer, "scopes": ["email"]}
+    resp = call(insecure, "POST", "/admin/custom-providers", json=body)
+    assert_error(resp, 400, "validation_failed")
+    assert resp.json()["msg"].startswith(f'OIDC discovery from "{issuer}/.well-known/openid-configuration" failed')
+    assert rows(insecure, "SELECT id FROM custom_oauth_providers") == []
+
+
+def test_id_token_grant_with_custom_providers(insecure):
+    # an OAuth2 (not OIDC) provider, a disabled one, an unknown one
+    call(insecure, "POST", "/admin/custom-providers", json=oauth2())
+    call(insecure, "POST", "/admin/custom-providers", json=oauth2("custom:off", enabled=False))
+    grant = f"{insecure.url}/token?grant_type=id_token"
+    assert_error(httpx.post(grant, json={"provider": "custom:acme", "id_token": "a.b.c"}), 400, "validation_failed",
+                 'Provider "custom:acme" is not an OIDC provider')
+    assert_error(httpx.post(grant, json={"provider": "custom:off", "id_token": "a.b.c"}), 400, "provider_disabled",
+                 'Custom provider "custom:off" is disabled')
+    assert_error(httpx.post(grant, json={"provider": "custom:nope", "id_token": "a.b.c"}), 400,
+                 "validation_failed", 'Custom provider "custom:nope" not found')
