@@ -172,3 +172,138 @@ def test_id_token_grant_with_custom_providers(insecure):
                  'Custom provider "custom:off" is disabled')
     assert_error(httpx.post(grant, json={"provider": "custom:nope", "id_token": "a.b.c"}), 400,
                  "validation_failed", 'Custom provider "custom:nope" not found')
+
+
+# --- the runtime provider built from a row (providers/custom_oauth.py) ----------------------------
+# Built from the row object directly, so the local servers here may speak plain http.
+
+
+def _row(**values):
+    from datetime import datetime, timezone
+
+    from gotrue_lite.auth.custom_providers import CustomProvider
+
+    now = datetime.now(timezone.utc)
+    base = dict(id="00000000-0000-0000-0000-000000000001", provider_type="oauth2", identifier="custom:acme",
+                name="Acme", client_id="acme-client", acceptable_client_ids=(), scopes=("read", "profile"),
+                pkce_enabled=True, attribute_mapping={}, authorization_params={}, enabled=True,
+                email_optional=False, issuer=None, discovery_url=None, skip_nonce_check=False,
+                cached_discovery=None, discovery_cached_at=None, authorization_url=None, token_url=None,
+                userinfo_url=None, jwks_uri=None, created_at=now, updated_at=now, custom_claims_allowlist=())
+    base.update(values)
+    return CustomProvider(**base)
+
+
+def _settings():
+    from gotrue_lite.config import ProviderSettings
+
+    return ProviderSettings(enabled=True, client_id=("acme-client",), secret="acme-secret",
+                            redirect_uri="https://auth.example/callback", url="", api_url="",
+                            email_optional=False, skip_nonce_check=False)
+
+
+def _with_fake_oauth2(coro_fn):
+    """Run coro_fn(base_url, seen) against a small OAuth2 server (token + userinfo endpoints)."""
+    import asyncio
+
+    from aiohttp import web
+
+    from gotrue_lite.outbound import new_client
+
+    seen: list = []
+
+    async def token(request):
+        seen.append(("token", dict(await request.post()), request.headers.get("Authorization")))
+        return web.json_response({"access_token": "at-1", "token_type": "bearer"})
+
+    async def userinfo(request):
+        seen.append(("userinfo", request.headers.get("Authorization")))
+        return web.json_response({"sub": "u-1", "email": "Ann@Acme.test", "email_verified": True,
+                                  "display_name": "Ann A.", "groups": ["admins"], "name": "Ann"})
+
+    async def main():
+        app = web.Application()
+        app.router.add_post("/token", token)
+        app.router.add_get("/userinfo", userinfo)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        http = new_client()
+        try:
+            return await coro_fn(base, seen, http)
+        finally:
+            await http.close()
+            await runner.cleanup()
+
+    return asyncio.run(main())
+
+
+def test_custom_oauth2_provider_round_trip():
+    from urllib.parse import parse_qs, urlsplit
+
+    from gotrue_lite.providers.custom_oauth import build
+
+    async def go(base, seen, http):
+        row = _row(authorization_url=f"{base}/authorize", token_url=f"{base}/token", userinfo_url=f"{base}/userinfo",
+                   authorization_params={"prompt": "consent"}, custom_claims_allowlist=("groups",),
+                   attribute_mapping={"nickname": "name", "profile": "display_name"})
+        provider = build(row, _settings(), http)
+        assert provider.requires_pkce is True
+        url = await provider.authorization_url("state-1", {"code_challenge": "c", "code_challenge_method": "S256"})
+        query = parse_qs(urlsplit(url).query)
+        assert url.startswith(f"{base}/authorize?")
+        assert query["scope"] == ["read profile"] and query["prompt"] == ["consent"]
+        assert query["client_id"] == ["acme-client"] and query["code_challenge"] == ["c"]
+        # scopes given at /authorize are split on whitespace and replace the stored ones
+        assert build(row, _settings(), http, "openid  email").scopes == ["openid", "email"]
+        tokens = await provider.exchange_code("code-1", code_verifier="v-1")
+        data = await provider.user_data(tokens)
+        return data, seen
+
+    data, seen = _with_fake_oauth2(go)
+    assert seen[0][1]["code"] == "code-1" and seen[0][1]["code_verifier"] == "v-1"
+    assert seen[1] == ("userinfo", "Bearer at-1")
+    assert [(e.email, e.verified, e.primary) for e in data.emails] == [("Ann@Acme.test", True, True)]
+    assert data.claims["nickname"] == "Ann" and data.claims["name"] == "Ann"
+    # a source is looked up among upstream's Claims keys only: display_name is not one
+    assert "profile" not in data.claims and "display_name" not in data.claims
+    assert data.claims["custom_claims"] == {"groups": ["admins"]}
+
+
+def test_custom_oidc_provider_reads_the_id_token():
+    import asyncio
+
+    from gotrue_lite.outbound import new_client
+    from gotrue_lite.providers.base import ProviderError, TokenSet
+    from gotrue_lite.providers.custom_oauth import build
+    from gotrue_lite.providers.oidc import OIDCCache
+
+    from oidc_issuer import running_issuer
+
+    with running_issuer() as issuer:
+        doc = issuer.document()
+        row = _row(provider_type="oidc", issuer=issuer.url, cached_discovery=doc, scopes=("openid",),
+                   acceptable_client_ids=("mobile-app",), attribute_mapping={"nickname": "email"})
+
+        async def go():
+            http = new_client()
+            try:
+                provider = build(row, _settings(), http, cache=OIDCCache(http))
+                assert provider.endpoint(provider.token_path) == doc["token_endpoint"]
+                good = issuer.mint(issuer.claims(aud="mobile-app", email="o@corp.test", email_verified=True,
+                                                 nonce="not-checked-here"))
+                data = await provider.user_data(TokenSet(access_token="x", id_token=good))
+                with pytest.raises(ProviderError, match="audience"):
+                    await provider.user_data(TokenSet(access_token="x", id_token=issuer.mint(issuer.claims(aud="other"))))
+                with pytest.raises(ProviderError, match="verify"):
+                    await provider.user_data(TokenSet(access_token="x", id_token=issuer.mint(
+                        issuer.claims(aud="mobile-app", iss="https://evil.example"))))
+                return data
+            finally:
+                await http.close()
+
+        data = asyncio.run(go())
+    assert [(e.email, e.verified) for e in data.emails] == [("o@corp.test", True)]
+    assert data.claims["nickname"] == "o@corp.test" and data.claims["sub"] == "subject-1"

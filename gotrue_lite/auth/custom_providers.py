@@ -404,3 +404,21 @@ async def delete(ctx: Context, identifier: str) -> None:
         await store.delete(tx, str(row["id"]))
     if ctx.oidc is not None and row["provider_type"] == "oidc" and row.get("issuer"):
         ctx.oidc.invalidate(row["issuer"])
+
+
+def build_provider(ctx: Context, found: CustomProvider, scopes: str = ""):
+    """The runtime provider for a custom row (upstream external.go loadCustomProvider): its
+    secret opened, its callback at GOTRUE_CUSTOM_OAUTH_EXTERNAL_URL (else API_EXTERNAL_URL) + /callback."""
+    from ..config import ProviderSettings
+    from ..providers.custom_oauth import build
+
+    secret = found.client_secret
+    if secret:
+        secret, _ = dbcrypt.open_(ctx.settings, found.id, secret)
+    base = ctx.settings.external.custom_oauth_external_url or ctx.settings.api.external_url
+    settings = ProviderSettings(enabled=found.enabled, client_id=(found.client_id,), secret=secret,
+                                redirect_uri=base.rstrip("/") + "/callback", url="", api_url="",
+                                email_optional=found.email_optional, skip_nonce_check=found.skip_nonce_check)
+    if ctx.http is None:
+        raise APIError(500, "unexpected_failure", "Unexpected failure, please check server logs")
+    return build(found, settings, ctx.http, scopes, cache=ctx.oidc, fetch=guarded_fetch(ctx))
