@@ -1141,11 +1141,6 @@ _PENDING_NOTIFICATIONS = tuple(n for n in _NOTIFICATIONS if not n.startswith("mf
 
 
 NOT_YET: tuple[MissingFeature, ...] = (
-    MissingFeature("sign-in with OAuth/OIDC providers",
-                   (*(f"GOTRUE_EXTERNAL_{name.upper()}_" for name in _PROVIDERS),
-                    "GOTRUE_EXTERNAL_REDIRECTURL", "GOTRUE_SECURITY_MANUAL_LINKING_ENABLED"),
-                   (*(f"GOTRUE_EXTERNAL_{name.upper()}_ENABLED" for name in _PROVIDERS),
-                    "GOTRUE_SECURITY_MANUAL_LINKING_ENABLED")),
     # Enabling a hook stops start-up instead (_check_hook), so there is nothing to warn about.
     MissingFeature("auth hooks", ("GOTRUE_HOOK_",)),
     # The MFA factor enrolled / unenrolled notifications are sent (auth/mfa.py); the others not yet.

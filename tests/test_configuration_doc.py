@@ -104,8 +104,6 @@ def test_a_default_configuration_warns_about_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("env, feature", [
-    ({"GOTRUE_EXTERNAL_GITHUB_ENABLED": "true"}, "sign-in with OAuth/OIDC providers"),
-    ({"GOTRUE_SECURITY_MANUAL_LINKING_ENABLED": "true"}, "sign-in with OAuth/OIDC providers"),
     ({"GOTRUE_MAILER_NOTIFICATIONS_PASSWORD_CHANGED_ENABLED": "true"}, "security notification mails"),
     ({"GOTRUE_MAILER_NOTIFICATIONS_PHONE_CHANGED_ENABLED": "true"}, "security notification mails"),
     ({"GOTRUE_LOG_SQL": "statement"}, "SQL statement logging"),
@@ -121,7 +119,7 @@ def test_a_switched_on_missing_feature_warns_once(tmp_path, env, feature):
 
 
 def test_one_line_per_setting(tmp_path):
-    lines = warnings_for(tmp_path, GOTRUE_EXTERNAL_GOOGLE_ENABLED="true", GOTRUE_EXTERNAL_APPLE_ENABLED="1",
+    lines = warnings_for(tmp_path, GOTRUE_DB_CLEANUP_ENABLED="true", GOTRUE_PASSWORD_HIBP_ENABLED="1",
                          GOTRUE_EXTERNAL_PHONE_ENABLED="true", GOTRUE_LOG_SQL="statement")
     assert [line.split(" ")[0] for line in lines] == [
-        "GOTRUE_LOG_SQL", "GOTRUE_EXTERNAL_APPLE_ENABLED", "GOTRUE_EXTERNAL_GOOGLE_ENABLED"]
+        "GOTRUE_LOG_SQL", "GOTRUE_DB_CLEANUP_ENABLED", "GOTRUE_PASSWORD_HIBP_ENABLED"]

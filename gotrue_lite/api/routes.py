@@ -6,7 +6,8 @@ import re
 
 from aiohttp import web
 
-from . import admin, custom_providers, devmail, devwelcome, email_flows, logout, mfa, settings, signup, token, unavailable, user, verify
+from . import (admin, custom_providers, devmail, devwelcome, email_flows, external, logout, mfa, settings, signup, token,
+               unavailable, user, verify)
 
 ROUTES = [
     ("GET", "/health", settings.health),
@@ -29,6 +30,7 @@ ROUTES = [
     *mfa.ROUTES,
     *admin.ROUTES,
     *custom_providers.ROUTES,
+    *external.ROUTES,
     *unavailable.ROUTES,
 ]
 

@@ -2,12 +2,12 @@
 when the feature is disabled or unconfigured — never a bare 404 or 500.
 
 One rule throughout: a feature gotrue-lite lacks behaves as if it were switched off, whatever
-the configuration says (manual identity linking, external OAuth providers, the web3 grant, SAML SSO, passkeys, the OAuth 2.1 server, SCIM). The checks that come *before*
+the configuration says (the web3 grant, SAML SSO, passkeys, the OAuth 2.1 server, SCIM). The checks that come *before*
 upstream's feature switch (authentication, path ids, body parsing, provider selection) are
 kept in upstream's order, so a client sees the same status, error_code and message.
 
 Sources: supabase/auth internal/api/api.go (routes and middleware order),
-external.go, external_oauth.go, token.go, web3.go, identity.go, ssoadmin.go,
+external.go, external_oauth.go, token.go, token_oidc.go, web3.go, identity.go, ssoadmin.go,
 passkey_admin.go, custom_oauth_admin.go, jwks.go, middleware.go, errors.go.
 """
 
@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
 from typing import Any, Awaitable, Callable
-from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .. import clock
-from ..auth import pkce, sso
+from ..auth import sso
 from ..auth.admin import load_user
 from ..errors import APIError, validation
 from ..models import iso
 from .middleware import API_VERSION, _wants_2024, authenticate, authenticate_admin, ctx_of
-from .params import Params, json_body, json_or_form
+from .params import Params, json_body
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -82,150 +80,6 @@ SAML_DISABLED = (404, "saml_provider_disabled", "SAML 2.0 is disabled")
 PASSKEYS_DISABLED = (404, "passkey_disabled", "Passkeys are disabled")
 OAUTH_SERVER_DISABLED = (404, "feature_disabled", "OAuth server is disabled")
 SCIM_DISABLED = (404, "feature_disabled", "SCIM server is disabled")
-MANUAL_LINKING_DISABLED = (404, "manual_linking_disabled", "Manual linking is disabled")
-
-
-# --- external OAuth providers (upstream API.Provider) ---------------------------------------
-
-# upstream internal/api/provider_constants.go, the names API.Provider knows
-OAUTH_PROVIDERS = frozenset((
-    "apple azure bitbucket discord facebook figma fly github gitlab google kakao keycloak linkedin "
-    "linkedin_oidc notion snapchat spotify slack slack_oidc twitch twitter x vercel_marketplace workos zoom"
-).split())
-NOT_IMPLEMENTED = "gotrue-lite does not implement sign-in with external OAuth providers yet"
-
-
-def provider_problem(request: web.Request, name: str) -> str:
-    """Why API.Provider(name) fails, worded as upstream (errors shown after "Unsupported provider: ")."""
-    name = name.lower()
-    if name.startswith("custom:"):
-        return "custom OAuth providers are disabled"
-    if name not in OAUTH_PROVIDERS:
-        return f"Provider {name} could not be found"
-    config = ctx_of(request).settings.external.providers.get(name)
-    # conf.OAuthProviderConfiguration.ValidateOAuth, the first check of every constructor
-    if config is None or not config.enabled:
-        return "provider is not enabled"
-    if not config.client_id:
-        return "missing OAuth client ID"
-    if not config.secret:
-        return "missing OAuth secret"
-    if not config.redirect_uri:
-        return "missing redirect URI"
-    return NOT_IMPLEMENTED
-
-
-async def get_authorize(request: web.Request) -> web.Response:
-    """GET /authorize: the provider is resolved first, so every call fails there."""
-    problem = provider_problem(request, request.query.get("provider", ""))
-    raise validation(f"Unsupported provider: {problem}")
-
-
-# --- /callback ------------------------------------------------------------------------------
-
-_OAUTH_ERRORS = {400: "invalid_request", 401: "unauthorized_client", 403: "access_denied",
-                 500: "server_error", 503: "temporarily_unavailable"}
-_ACCESS_DENIED = {"signup_disabled", "user_banned", "provider_email_needs_verification"}
-_FRAGMENT_SAFE = "-_.~$&+,/:;=?@!()*"
-
-
-def _go_query(query: str) -> dict[str, list[str]]:
-    values: dict[str, list[str]] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        values.setdefault(key, []).append(value)
-    return values
-
-
-def _go_encode(values: dict[str, list[str]]) -> str:
-    """url.Values.Encode: keys sorted, QueryEscape'd."""
-    return "&".join(f"{quote_plus(k, safe='')}={quote_plus(v, safe='')}"
-                    for k in sorted(values) for v in values[k])
-
-
-def _error_values(error: APIError | tuple[str, str], query: str) -> dict[str, list[str]]:
-    """getErrorQueryString: the target's own query plus error, error_code, error_description."""
-    values = _go_query(query)
-    if isinstance(error, APIError):
-        if error.error_code in _ACCESS_DENIED:
-            kind = "access_denied"
-        else:
-            kind = _OAUTH_ERRORS.get(error.status, "server_error")
-        values["error"] = [kind]
-        values["error_description"] = [error.message]
-        values["error_code"] = [error.error_code]
-    else:  # an OAuth error reported by the provider
-        values["error"] = [error[0]]
-        values["error_description"] = [error[1]]
-    return values
-
-
-def _with_query(target: str, query: str, fragment: str | None = None) -> str:
-    parts = urlsplit(target)
-    url = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-    if fragment is not None:
-        # Go escapes url.URL.Fragment again when printing it (EscapedFragment).
-        url += "#" + quote(fragment, safe=_FRAGMENT_SAFE)
-    return url
-
-
-def _state_error_redirect(request: web.Request, error: APIError) -> web.Response:
-    """loadFlowState failures: 303 to SITE_URL with the error in the query only."""
-    site = ctx_of(request).settings.site_url
-    values = _error_values(error, urlsplit(site).query)
-    return web.Response(status=303, headers={"Location": _with_query(site, _go_encode(values))})
-
-
-async def _callback_params(request: web.Request) -> dict[str, str]:
-    """r.Form for POST (form body first, then the query), else the query."""
-    values = {k: v for k, v in request.query.items()}
-    if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
-        form = _go_query((await request.read()).decode("utf-8", "replace"))
-        for key, found in form.items():
-            values[key] = found[0]
-    return values
-
-
-async def callback(request: web.Request) -> web.Response:
-    ctx = ctx_of(request)
-    params = await _callback_params(request)
-    state = params.get("state", "") if request.method == "POST" else request.query.get("state", "")
-    if not state:
-        return _state_error_redirect(request, APIError(400, "bad_oauth_callback", "OAuth state parameter missing"))
-    flow_id = _canonical_uuid(state)
-    if flow_id is None:
-        return _state_error_redirect(request, APIError(400, "bad_oauth_state", "OAuth state parameter is invalid"))
-    flow = await pkce.callback_flow(ctx, flow_id)
-    if flow is None:
-        return _state_error_redirect(request, APIError(400, "bad_oauth_state", "OAuth state not found or expired"))
-    started: datetime | None = flow["created_at"]
-    if flow["auth_code_issued_at"] is not None and flow["authentication_method"] == "magiclink":
-        started = flow["auth_code_issued_at"]
-    if started is None or clock.now() > started + ctx.settings.external.flow_state_expiry_duration:
-        return _state_error_redirect(request, APIError(400, "bad_oauth_state", "OAuth state has expired"))
-    if flow["code_challenge"] and flow["user_id"] is not None:
-        return _state_error_redirect(request, APIError(400, "flow_state_already_used", "State has already been used"))
-    if flow["linking_target_missing"]:
-        return _state_error_redirect(request, APIError(422, "user_not_found", "Linking target user not found"))
-
-    # internalExternalProviderCallback, wrapped in redirectErrors: 302 to the flow's target.
-    provider = flow["provider_type"] or ""
-    error: APIError | tuple[str, str]
-    if provider != "twitter" and params.get("error"):
-        error = (params["error"], params.get("error_description", ""))
-    elif provider != "twitter" and not params.get("code"):
-        error = APIError(400, "bad_oauth_callback", "OAuth callback with missing authorization code missing")
-    else:
-        error = APIError(400, "oauth_provider_not_supported",
-                         f"Unsupported provider: {provider_problem(request, provider)}")
-    target = ctx.settings.external.redirect_url or flow["referrer"] or ctx.settings.site_url
-    values = _error_values(error, urlsplit(target).query)
-    fragment: dict[str, list[str]] = {}
-    for key in ("error", "error_description", "error_code"):
-        if values.get(key, [""])[0]:
-            fragment[key] = [values[key][0]]
-    fragment["sb"] = [""]
-    location = _with_query(target, _go_encode(values), _go_encode(fragment))
-    return web.Response(status=302, headers={"Location": location})
 
 
 # --- POST /token?grant_type=web3 ----------------------------------------------------------
@@ -396,11 +250,7 @@ _BELOW = "{tail:(/.*)?}"
 ROUTES = [
     ("GET", "/.well-known/openid-configuration", openid_configuration),
     ("GET", "/.well-known/oauth-authorization-server", _disabled(*OAUTH_SERVER_DISABLED)),
-    ("GET", "/authorize", get_authorize),
-    ("GET", "/callback", callback),
-    ("POST", "/callback", callback),
-    # identities (behind requireAuthentication, then requireManualLinkingEnabled)
-    ("GET", "/user/identities/authorize", _after_user(*MANUAL_LINKING_DISABLED)),
+    # identity unlinking (behind requireAuthentication, then requireManualLinkingEnabled)
     ("GET", "/user/oauth/grants", _after_user(*OAUTH_SERVER_DISABLED)),
     ("DELETE", "/user/oauth/grants", _after_user(*OAUTH_SERVER_DISABLED)),
     # whole groups switched off

@@ -80,6 +80,9 @@ class OAuthProvider:
     requires_pkce: ClassVar[bool] = False  # the provider itself wants PKCE (oauth_client_states)
     oidc: ClassVar[bool] = False  # the token answer carries an id_token checked as OIDC
     oauth1: ClassVar[bool] = False  # Twitter's OAuth 1.0a: request token first, no code
+    # Each call's total time (GOTRUE_INTERNAL_HTTP_TIMEOUT, set by auth/external.resolve); None:
+    # the shared client's own limit.
+    timeout: aiohttp.ClientTimeout | None = None
 
     def __init__(self, settings: "ProviderSettings", http: aiohttp.ClientSession, scopes: str = ""):
         self.settings = settings
@@ -169,6 +172,8 @@ class OAuthProvider:
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> Any:
         try:
+            if self.timeout is not None:
+                kwargs.setdefault("timeout", self.timeout)
             async with self.http.request(method, url, allow_redirects=False, **kwargs) as resp:
                 text = await resp.text()
                 if not 200 <= resp.status < 300:

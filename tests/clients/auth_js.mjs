@@ -648,6 +648,70 @@ scenarios.id_token = async () => {
   await step('getUserIdentities_linked', async () => main.getUserIdentities());
 };
 
+// oauth     GOTRUE_EXTERNAL_KEYCLOAK_* pointing at the local OpenID provider (tests/idp),
+//           SECURITY_MANUAL_LINKING_ENABLED: signInWithOAuth (skipBrowserRedirect) in PKCE and
+//           implicit mode, exchangeCodeForSession, the implicit fragment read on initialize()
+//           (detectSessionInUrl), linkIdentity. The browser part is pytest's: each step
+//           `<name>_url` prints the URL to open, and pytest answers on stdin with where the
+//           redirects landed (GL_LOGIN_HINTS: the provider accounts to log in as, comma-separated).
+scenarios.oauth = async () => {
+  const { createInterface } = await import('node:readline');
+  const answers = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  const [firstHint, linkHint, implicitHint] = (process.env.GL_LOGIN_HINTS ?? '').split(',');
+  const open = async (name, url) => {
+    await step(`${name}_url`, async () => ({ data: { url }, error: null }));
+    return (await answers.next()).value;
+  };
+  const oauthOptions = (hint) => ({
+    skipBrowserRedirect: true, redirectTo: `${SITE_URL}/cb`, scopes: 'openid', queryParams: { login_hint: hint },
+  });
+
+  // PKCE: the code comes back in the query and is exchanged with the stored verifier.
+  const pkce = client('pkce', { flowType: 'pkce' });
+  const started = await step('signInWithOAuth_pkce', async () =>
+    pkce.signInWithOAuth({ provider: 'keycloak', options: oauthOptions(firstHint) }));
+  const landedPkce = await open('pkce', started.data.url);
+  const code = new URL(landedPkce).searchParams.get('code');
+  await step('exchangeCodeForSession', async () => {
+    const result = await pkce.exchangeCodeForSession(code);
+    const { provider_token: providerToken, provider_refresh_token: providerRefreshToken } = result.data?.session ?? {};
+    const summary = authData(result);
+    return { data: { ...summary.data, provider_tokens: [providerToken ?? null, providerRefreshToken ?? null] },
+      error: summary.error };
+  });
+  await step('exchange_again', async () => authData(await pkce.exchangeCodeForSession(code)));
+  await step('getUserIdentities', async () => pkce.getUserIdentities());
+
+  // linkIdentity: a password user links a keycloak account (PKCE, so a code again).
+  const linker = client('linker', { flowType: 'pkce' });
+  await linker.signUp({ email: email('linker'), password: PASSWORD });
+  const link = await step('linkIdentity', async () =>
+    linker.linkIdentity({ provider: 'keycloak', options: oauthOptions(linkHint) }));
+  const landedLink = await open('link', link.data.url);
+  await step('exchange_linked', async () =>
+    authData(await linker.exchangeCodeForSession(new URL(landedLink).searchParams.get('code'))));
+  await step('linked_identities', async () => linker.getUserIdentities());
+
+  // Implicit: the session arrives in the fragment, read the way the client reads a URL.
+  const implicit = client('implicit', { flowType: 'implicit' });
+  const begun = await step('signInWithOAuth_implicit', async () =>
+    implicit.signInWithOAuth({ provider: 'keycloak', options: oauthOptions(implicitHint) }));
+  const landedImplicit = await open('implicit', begun.data.url);
+  const fakeWindow = {
+    location: { href: landedImplicit, hash: new URL(landedImplicit).hash },
+    history: { state: null, replaceState: (_state, _title, url) => { fakeWindow.location.href = url; } },
+    addEventListener: () => {},
+    removeEventListener: () => {},
+  };
+  globalThis.window = fakeWindow;
+  globalThis.document = { visibilityState: 'visible', addEventListener: () => {}, removeEventListener: () => {} };
+  await step('implicit_initialize', async () => {
+    const c = client('landing', { flowType: 'implicit', detectSessionInUrl: true });
+    const { error } = await c.initialize();
+    return { data: { session: await session(c), user: (await c.getUser()).data.user }, error };
+  });
+};
+
 // --- run ---------------------------------------------------------------------------------------
 
 scenarios.phone = () => phoneFlows((label) => client(label));

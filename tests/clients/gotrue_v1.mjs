@@ -112,4 +112,14 @@ async function phone() {
   await step('signUpWithPhone_bad_number', () => anon.signUpWithPhone('+1 (555) 0100', PASSWORD));
 }
 
-(scenario === 'phone' ? phone() : main()).then(done, fail);
+/** getUrlForProvider: the /authorize URL the app sends the browser to (pytest follows it). */
+async function oauth() {
+  const anon = api(ANON_KEY, 'anon');
+  await step('getUrlForProvider', async () => ({
+    data: { url: anon.getUrlForProvider('keycloak', { redirectTo: `${SITE_URL}/v1`, scopes: 'openid' }) },
+    error: null,
+  }));
+}
+
+const scenarios = { phone, oauth };
+(scenarios[scenario] ?? main)().then(done, fail);
