@@ -307,3 +307,49 @@ def test_custom_oidc_provider_reads_the_id_token():
         data = asyncio.run(go())
     assert [(e.email, e.verified) for e in data.emails] == [("o@corp.test", True)]
     assert data.claims["nickname"] == "o@corp.test" and data.claims["sub"] == "subject-1"
+
+
+# --- /authorize and /callback with a custom provider ----------------------------------------------
+
+
+def test_authorize_and_callback_with_a_custom_oauth2_provider(insecure):
+    from urllib.parse import parse_qs, urlsplit
+
+    call(insecure, "POST", "/admin/custom-providers",
+         json=oauth2(scopes=["read"], authorization_params={"prompt": "consent"}))
+    call(insecure, "POST", "/admin/custom-providers", json=oauth2("custom:off", enabled=False))
+    # the name is lower-cased before the lookup
+    assert httpx.get(f"{insecure.url}/authorize", params={"provider": "custom:ACME"}).status_code == 302
+    sql_rows = rows(insecure, "SELECT id FROM flow_state")
+    resp = httpx.get(f"{insecure.url}/authorize", params={"provider": "custom:acme", "login_hint": "ann"})
+    assert resp.status_code == 302, resp.text
+    location = urlsplit(resp.headers["Location"])
+    query = parse_qs(location.query)
+    assert f"{location.scheme}://{location.netloc}{location.path}" == "https://idp.acme.test/authorize"
+    assert query["client_id"] == ["acme-client"] and query["redirect_uri"] == [f"{insecure.url}/callback"]
+    assert query["scope"] == ["read"] and query["prompt"] == ["consent"] and query["login_hint"] == ["ann"]
+    assert query["code_challenge_method"] == ["S256"]  # pkce_enabled: the provider gets our challenge
+    [flow] = [r for r in rows(insecure, "SELECT id, provider_type FROM flow_state")
+              if r["id"] not in {x["id"] for x in sql_rows}]
+    assert query["state"] == [str(flow["id"])] and flow["provider_type"] == "custom:acme"
+    # scopes at /authorize replace the stored ones, split on whitespace
+    resp = httpx.get(f"{insecure.url}/authorize", params={"provider": "custom:acme", "scopes": "a b"})
+    assert parse_qs(urlsplit(resp.headers["Location"]).query)["scope"] == ["a b"]
+
+    for name, message in (("custom:off", "custom provider custom:off is disabled"),
+                          ("custom:nope", "custom provider custom:nope not found")):
+        assert_error(httpx.get(f"{insecure.url}/authorize", params={"provider": name}), 400, "validation_failed",
+                     f"Unsupported provider: {message}")
+
+    # the callback resolves the same provider; its token endpoint cannot be reached from here
+    resp = httpx.get(f"{insecure.url}/callback", params={"state": str(flow["id"]), "code": "c0de"})
+    assert resp.status_code == 302
+    error = parse_qs(urlsplit(resp.headers["Location"]).query)
+    assert error["error_code"] == ["unexpected_failure"]
+    assert error["error_description"] == ["Unable to exchange external code: c0de"]
+
+
+def test_authorize_with_custom_providers_switched_off(make_server, backend):
+    server = make_server(backend, GOTRUE_CUSTOM_OAUTH_ENABLED="false")
+    assert_error(httpx.get(f"{server.url}/authorize", params={"provider": "custom:acme"}), 400, "validation_failed",
+                 "Unsupported provider: custom OAuth providers are disabled")
