@@ -56,7 +56,7 @@ def create_app(settings, db: Database | None = None) -> web.Application:
         if database is None:
             database = await open_database(settings)
             await apply_migrations(database)
-        http = new_client()
+        http = new_client(settings.lite.extra_ca_file)
         mailer.db = database
         mailer.use_http(http)
         await mailer.start()

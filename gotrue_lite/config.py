@@ -310,7 +310,8 @@ class LiteSettings:
     verify_confirmation_page: bool  # GET /verify shows a button instead of spending the link
     user_cache_ttl: timedelta  # how old GET /user's answer may be for changes made by other processes; 0: off
     sms_api_url: str  # "": each SMS vendor's own origin; else this origin, with the vendor's path
-    allow_insecure_provider_urls: bool  # custom providers may use http:// and loopback URLs (tests, local IdPs)
+    allow_insecure_provider_urls: bool  # custom providers may use loopback / private hosts (tests, local IdPs)
+    extra_ca_file: str  # PEM CAs the outgoing HTTP client trusts beside the system's
 
 
 @dataclass(frozen=True, slots=True)
@@ -1075,6 +1076,7 @@ def _declare() -> list[_Setting]:
         _S("lite.user_cache_ttl", _duration, timedelta(seconds=1), fix=_at_least(timedelta(0))),
         _S("lite.sms_api_url", _url(("http", "https")), ""),
         _S("lite.allow_insecure_provider_urls", _bool, False),
+        _S("lite.extra_ca_file", _str, ""),
         # Defaults that follow the development mailbox, so they come after it: local development
         # behaves like the Supabase CLI's stack (no confirmation mails to wait for, a page to
         # land on after a link); an SMTP host or a public address keeps upstream's defaults.

@@ -80,6 +80,9 @@ class Issuer:
         self.fail_discovery: int | None = None  # HTTP status to answer discovery with
         self.fail_jwks: int | None = None
         self.hits = {"discovery": 0, "jwks": 0}
+        self.person: dict[str, Any] = {"sub": "subject-1"}  # who logs in at /auth
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.token_requests: list[dict[str, str]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -133,14 +136,76 @@ class Issuer:
                 return web.json_response({"error": "unavailable"}, status=self.fail_jwks)
             return web.json_response({"keys": [k.jwk for k in self.keys]})
 
+        async def authorize(request: web.Request) -> web.Response:
+            # a non-interactive login as `self.person`: straight back with a code
+            q = request.query
+            code = uuid.uuid4().hex
+            self.codes[code] = {"client_id": q.get("client_id"), "nonce": q.get("nonce"),
+                                "redirect_uri": q.get("redirect_uri")}
+            raise web.HTTPFound(f"{q['redirect_uri']}?code={code}&state={q.get('state', '')}")
+
+        async def token(request: web.Request) -> web.Response:
+            form = dict(await request.post())
+            self.token_requests.append({**form, "authorization": request.headers.get("Authorization", "")})
+            grant = self.codes.pop(form.get("code", ""), None)
+            if grant is None or grant["redirect_uri"] != form.get("redirect_uri"):
+                return web.json_response({"error": "invalid_grant"}, status=400)
+            access = uuid.uuid4().hex
+            claims = self.claims(**{k: v for k, v in self.person.items()})
+            claims["aud"] = grant["client_id"]
+            claims["at_hash"] = at_hash(access)
+            if grant["nonce"]:
+                claims["nonce"] = grant["nonce"]
+            return web.json_response({"access_token": access, "token_type": "Bearer", "expires_in": 300,
+                                      "id_token": self.mint(claims)})
+
         app = web.Application()
         app.router.add_get(self.path + "/.well-known/openid-configuration", discovery)
         app.router.add_get(self.path + "/jwks", jwks)
+        app.router.add_get(self.path + "/auth", authorize)
+        app.router.add_post(self.path + "/token", token)
         return app
 
 
+def tls_files(directory) -> tuple[str, "ssl.SSLContext"]:
+    """A throw-away CA and a certificate for 127.0.0.1 it signed: (CA PEM path, server context)."""
+    import datetime
+    import ipaddress
+    import ssl
+    from pathlib import Path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    directory = Path(directory)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gotrue-lite test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return str(directory / "ca.pem"), context
+
+
 @contextlib.contextmanager
-def running_issuer(**kwargs: Any) -> Iterator[Issuer]:
+def running_issuer(*, tls=None, **kwargs: Any) -> Iterator[Issuer]:
+    """`tls`: a server SSLContext (tls_files) to serve https."""
     issuer = Issuer(**kwargs)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True, name="oidc-issuer")
@@ -149,10 +214,10 @@ def running_issuer(**kwargs: Any) -> Iterator[Issuer]:
     async def start() -> web.AppRunner:
         runner = web.AppRunner(issuer.app())
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        issuer.url = f"http://127.0.0.1:{port}{issuer.path}"
+        issuer.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}{issuer.path}"
         return runner
 
     runner = asyncio.run_coroutine_threadsafe(start(), loop).result(10)

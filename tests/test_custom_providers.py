@@ -353,3 +353,62 @@ def test_authorize_with_custom_providers_switched_off(make_server, backend):
     server = make_server(backend, GOTRUE_CUSTOM_OAUTH_ENABLED="false")
     assert_error(httpx.get(f"{server.url}/authorize", params={"provider": "custom:acme"}), 400, "validation_failed",
                  "Unsupported provider: custom OAuth providers are disabled")
+
+
+# --- a whole sign-in through a custom OIDC provider (a local https issuer, tests/oidc_issuer.py) ----
+
+
+def test_sign_in_through_a_custom_oidc_provider(make_server, backend, tmp_path):
+    from urllib.parse import parse_qs, urlsplit
+
+    from oidc_issuer import running_issuer, tls_files
+
+    ca_file, tls = tls_files(tmp_path)
+    with running_issuer(tls=tls) as issuer:
+        server = make_server(backend, GOTRUE_LITE_EXTRA_CA_FILE=ca_file, **INSECURE)
+        address = new_email("corp")
+        issuer.person = {"sub": "corp-42", "email": address, "email_verified": True, "name": "Cora"}
+        resp = call(server, "POST", "/admin/custom-providers", json={
+            "provider_type": "oidc", "identifier": "custom:corp", "name": "Corp", "client_id": "corp-app",
+            "client_secret": "corp-secret", "issuer": issuer.url, "scopes": ["email", "profile"],
+            "custom_claims_allowlist": ["corp_role"]})
+        assert resp.status_code == 201, resp.text
+        created = resp.json()
+        assert created["scopes"] == ["openid", "email", "profile"]
+        assert created["discovery_document"]["issuer"] == issuer.url
+        assert created["discovery_document"]["jwks_uri"] == issuer.url + "/jwks"
+
+        # /authorize → the issuer → /callback → the site, with the session in the fragment
+        issuer.person["corp_role"] = "engineer"
+        start = httpx.get(f"{server.url}/authorize", params={"provider": "custom:corp"})
+        assert start.status_code == 302, start.text
+        assert start.headers["Location"].startswith(issuer.url + "/auth?")
+        import ssl
+        back = httpx.get(start.headers["Location"], verify=ssl.create_default_context(cafile=ca_file))
+        assert back.status_code == 302 and back.headers["Location"].startswith(f"{server.url}/callback?")
+        done = httpx.get(back.headers["Location"])
+        assert done.status_code == 302, done.text
+        target = urlsplit(done.headers["Location"])
+        fragment = parse_qs(target.fragment)
+        assert "access_token" in fragment, done.headers["Location"]
+        assert fragment["provider_token"][0]
+        [token_request] = issuer.token_requests
+        assert token_request["redirect_uri"] == f"{server.url}/callback"
+        import base64
+        basic = "Basic " + base64.b64encode(b"corp-app:corp-secret").decode()
+        assert token_request["authorization"] == basic or token_request.get("client_secret") == "corp-secret"
+        me = httpx.get(f"{server.url}/user", headers=bearer(fragment["access_token"][0])).json()
+        assert me["email"] == address and me["app_metadata"]["provider"] == "custom:corp"
+        [identity] = me["identities"]
+        assert (identity["provider"], identity["id"]) == ("custom:corp", "corp-42")
+        assert identity["identity_data"]["custom_claims"] == {"corp_role": "engineer"}
+
+        # the same person by the id_token grant: the same user
+        token = issuer.mint(issuer.claims(sub="corp-42", aud="corp-app", email=address, email_verified=True))
+        resp = httpx.post(f"{server.url}/token?grant_type=id_token", json={"provider": "custom:corp", "id_token": token})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["user"]["id"] == me["id"]
+        wrong = issuer.mint(issuer.claims(sub="corp-42", aud="someone-else"))
+        resp = httpx.post(f"{server.url}/token?grant_type=id_token", json={"provider": "custom:corp", "id_token": wrong})
+        assert resp.status_code == 400 and resp.json()["error_description"] == \
+            "Unacceptable audience in id_token: [someone-else]"
