@@ -167,12 +167,6 @@ async def update_identity_data(ex: Executor, identity_id: str, data: dict[str, A
     await update(ex, "identities", "id", identity_id, {"identity_data": data, "updated_at": clock.now()})
 
 
-async def identities_of(ex: Executor, user_id: str) -> list[Identity]:
-    rows = await ex.fetch_all(
-        f"SELECT {IDENTITY_COLUMNS} FROM identities WHERE user_id = $1 ORDER BY created_at, id", user_id)
-    return [Identity.from_row(row) for row in rows]
-
-
 async def delete_identity(ex: Executor, identity_id: str) -> None:
     await ex.execute("DELETE FROM identities WHERE id = $1", identity_id)
 
