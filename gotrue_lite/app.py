@@ -20,6 +20,7 @@ from .config import ConfigError
 from .hooks import Hooks, check_functions
 from .mail import MAILER, Mailer
 from .outbound import new_client
+from .providers.oidc import OIDCCache
 from .ratelimit import EndpointLimits, SendBudget, SignInGuard, UsedSteps
 from .sms.factory import build as build_sms
 from .store import Database, open_database
@@ -66,7 +67,7 @@ def create_app(settings, db: Database | None = None) -> web.Application:
         await check_functions(settings, opened)
         async with telemetry.metrics_running(settings, opened):
             database = telemetry.traced(opened, tracing)  # unchanged unless tracing is on
-            http = new_client()
+            http = new_client(settings.lite.extra_ca_file)
             mailer.db = database
             mailer.use_http(http)
             await mailer.start()
@@ -76,7 +77,8 @@ def create_app(settings, db: Database | None = None) -> web.Application:
                                recent_users=RecentUsers(database, settings.lite.user_cache_ttl.total_seconds()),
                                http=http, sms=build_sms(settings, http, mailer.dev_box),
                                sms_budget=SendBudget(settings.rate_limit.sms_sent),
-                               used_totp_steps=UsedSteps(), hooks=Hooks(settings, http, database))
+                               used_totp_steps=UsedSteps(), hooks=Hooks(settings, http, database),
+                               oidc=OIDCCache(http, settings.external.oidc_provider_cache_ttl))
             cleanup = Cleanup(settings, database) if settings.db.cleanup_enabled else None
             if cleanup is not None:
                 cleanup.start()  # in the background: requests never wait for it

@@ -117,6 +117,12 @@ class ExternalSettings:
     # GOTRUE_EXPERIMENTAL_*: provider -> account-linking domain (models/linking.go)
     provider_linking_domains: dict[str, str]
     providers_with_own_linking_domain: tuple[str, ...]
+    ios_bundle_id: str  # an extra accepted audience of Apple ID tokens
+    allowed_id_token_issuers: tuple[str, ...]  # id_token grant with client_id + issuer
+    oidc_provider_cache_ttl: timedelta  # discovery documents and key sets
+    custom_oauth_enabled: bool  # GOTRUE_CUSTOM_OAUTH_*: the admin-made custom:<id> providers
+    custom_oauth_max_providers: int  # 0: no limit
+    custom_oauth_external_url: str  # the callback base for custom providers; "": API_EXTERNAL_URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +341,8 @@ class LiteSettings:
     verify_confirmation_page: bool  # GET /verify shows a button instead of spending the link
     user_cache_ttl: timedelta  # how old GET /user's answer may be for changes made by other processes; 0: off
     sms_api_url: str  # "": each SMS vendor's own origin; else this origin, with the vendor's path
+    allow_insecure_provider_urls: bool  # custom providers may use loopback / private hosts (tests, local IdPs)
+    extra_ca_file: str  # PEM CAs the outgoing HTTP client trusts beside the system's
 
 
 @dataclass(frozen=True, slots=True)
@@ -1021,6 +1029,13 @@ def _declare() -> list[_Setting]:
            "GOTRUE_EXPERIMENTAL_PROVIDERS_WITH_OWN_LINKING_DOMAIN"),
         _S("external.flow_state_expiry_duration", _duration, timedelta(seconds=300),
            fix=_at_least(timedelta(seconds=300))),
+        _S("external.ios_bundle_id", _str, "", "GOTRUE_EXTERNAL_IOS_BUNDLE_ID"),
+        _S("external.allowed_id_token_issuers", _list(), ("https://appleid.apple.com", "https://accounts.google.com"),
+           "GOTRUE_EXTERNAL_ALLOWED_ID_TOKEN_ISSUERS"),
+        _S("external.oidc_provider_cache_ttl", _duration, timedelta(hours=1), "GOTRUE_EXTERNAL_OIDC_PROVIDER_CACHE_TTL"),
+        _S("external.custom_oauth_enabled", _bool, True, "GOTRUE_CUSTOM_OAUTH_ENABLED"),
+        _S("external.custom_oauth_max_providers", _int, 0, "GOTRUE_CUSTOM_OAUTH_MAX_PROVIDERS", fix=_at_least(0)),
+        _S("external.custom_oauth_external_url", _str, "", "GOTRUE_CUSTOM_OAUTH_EXTERNAL_URL"),
         # mailer
         _S("mailer.allow_unverified_email_sign_ins", _bool, False),
         _S("mailer.otp_exp", _seconds, 86400, fix=_zero_to(86400)),
@@ -1162,6 +1177,8 @@ def _declare() -> list[_Setting]:
         _S("lite.verify_confirmation_page", _bool, False),
         _S("lite.user_cache_ttl", _duration, timedelta(seconds=1), fix=_at_least(timedelta(0))),
         _S("lite.sms_api_url", _url(("http", "https")), ""),
+        _S("lite.allow_insecure_provider_urls", _bool, False),
+        _S("lite.extra_ca_file", _str, ""),
         # Defaults that follow the development mailbox, so they come after it: local development
         # behaves like the Supabase CLI's stack (no confirmation mails to wait for, a page to
         # land on after a link); an SMTP host or a public address keeps upstream's defaults.

@@ -31,7 +31,7 @@ def user(shared):
     ("provider=GitHub&redirect_to=http://localhost:3000/x", "Unsupported provider: provider is not enabled"),
     ("provider=nope", "Unsupported provider: Provider nope could not be found"),
     ("", "Unsupported provider: Provider  could not be found"),
-    ("provider=custom:acme", "Unsupported provider: custom OAuth providers are disabled"),
+    ("provider=custom:acme", "Unsupported provider: custom provider custom:acme not found"),  # custom: tests/test_custom_providers.py
 ])
 def test_authorize_with_a_disabled_or_unknown_provider(shared, query, message):
     assert_both_envelopes(shared, "GET", f"/authorize?{query}", 400, "validation_failed", message)

@@ -27,70 +27,7 @@ def token_of(server, role: str) -> str | None:
     return {"none": None, "admin": server.service_role_key}.get(role)
 
 
-# --- id_token and web3 grants --------------------------------------------------------------
-
-
-def fake_id_token(claims: dict) -> str:
-    def part(value: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
-    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
-
-
-@pytest.mark.parametrize("body, status, code, message", [
-    ({"id_token": "x.y.z", "provider": "google"}, 400, "provider_disabled",
-     'Provider (issuer "https://accounts.google.com") is not enabled'),
-    ({"id_token": "x.y.z", "client_id": "c", "issuer": "https://accounts.google.com"}, 400, "provider_disabled",
-     'Provider (issuer "https://accounts.google.com") is not enabled'),
-    ({"id_token": fake_id_token({"iss": "https://appleid.apple.com"}), "provider": "apple"}, 400,
-     "provider_disabled", 'Provider (issuer "https://appleid.apple.com") is not enabled'),
-    ({"id_token": "not-a-jwt", "provider": "apple"}, 400, "validation_failed",
-     "Unable to detect issuer in ID token for Apple provider"),
-    ({"id_token": fake_id_token({"iss": "https://evil.example"}), "provider": "apple"}, 400, "validation_failed",
-     "Detected ID token issuer is not an Apple ID token issuer"),
-    ({"id_token": fake_id_token({"iss": "https://sts.windows.net/tenant/"}), "provider": "azure"}, 400,
-     "provider_disabled", 'Provider (issuer "https://sts.windows.net/tenant/") is not enabled'),
-    ({"id_token": "x.y.z", "provider": "keycloak"}, 400, "provider_disabled", 'Provider (issuer "") is not enabled'),
-    ({"id_token": "x.y.z", "provider": "facebook"}, 400, "provider_disabled",
-     'Provider (issuer "https://www.facebook.com") is not enabled'),
-    ({"id_token": "x.y.z", "provider": "custom:acme"}, 400, "validation_failed", "Custom OAuth providers are disabled"),
-    ({"id_token": "x.y.z", "provider": "github"}, 400, "validation_failed", 'Custom OIDC provider "github" not allowed'),
-    ({"id_token": "x.y.z", "provider": "google", "link_identity": "yes"}, 400, "bad_json",
-     "Could not parse request body as JSON: link_identity must be a boolean"),
-])
-def test_id_token_grant_for_a_provider_that_is_not_enabled(shared, body, status, code, message):
-    assert_both_envelopes(shared, "POST", "/token?grant_type=id_token", status, code, message, json=body)
-
-
-@pytest.mark.parametrize("body, description", [
-    ({}, "id_token required"),
-    ({"id_token": "x.y.z"}, "provider or client_id and issuer required"),
-    ({"id_token": "x.y.z", "client_id": "abc"}, "provider or client_id and issuer required"),
-    ({"id_token": "x.y.z", "provider": "google", "link_identity": True},
-     "Linking requires a valid user access token in Authorization"),
-])
-def test_id_token_grant_answers_oauth_style_errors(shared, body, description):
-    """The id_token grant's own checks answer {error, error_description}, whatever the version header."""
-    for headers in ({}, V2):
-        resp = request(shared, "POST", "/token?grant_type=id_token", json=body, headers=headers)
-        assert resp.status_code == 400, resp.text
-        assert resp.json() == {"error": "invalid request", "error_description": description}
-    assert resp.headers.get("X-Supabase-Api-Version") == "2024-01-01"
-
-
-def test_id_token_link_identity_authenticates_the_caller(shared, user):
-    body = {"id_token": "x.y.z", "provider": "google", "link_identity": True}
-    # (the JWT library's wording after "invalid JWT: …" is not part of the contract)
-    resp = request(shared, "POST", "/token?grant_type=id_token", token="junk", json=body)
-    assert_error(resp, 403, "bad_jwt")
-    assert_both_envelopes(shared, "POST", "/token?grant_type=id_token", 400, "provider_disabled",
-                          'Provider (issuer "https://accounts.google.com") is not enabled',
-                          token=user["access_token"], json=body)
-
-
-def test_id_token_grant_from_a_form_body(shared):
-    resp = request(shared, "POST", "/token", content=b"grant_type=id_token&id_token=a.b.c&provider=kakao",
-                   headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert_error(resp, 400, "provider_disabled", 'Provider (issuer "https://kauth.kakao.com") is not enabled')
+# --- web3 grant (the id_token grant is built: tests/test_id_token.py) --------------------------
 
 
 def test_web3_grant_is_disabled_before_the_body_is_read(shared):
@@ -99,18 +36,6 @@ def test_web3_grant_is_disabled_before_the_body_is_read(shared):
                               "Web3 provider is disabled", json=body)
     assert_error(request(shared, "POST", "/token?grant_type=web3", content=b"{not json"), 422,
                  "web3_provider_disabled", "Web3 provider is disabled")
-
-
-# --- identity unlinking ---------------------------------------------------------------------
-
-
-def test_identity_linking_is_disabled(shared, user):
-    token = user["access_token"]
-    for method, path in (("DELETE", f"/user/identities/{SOME_UUID}"),):
-        assert_both_envelopes(shared, method, path, 401, "no_authorization",
-                              "This endpoint requires a valid Bearer token")
-        assert_both_envelopes(shared, method, path, 404, "manual_linking_disabled", "Manual linking is disabled",
-                              token=token)
 
 
 # --- SAML SSO, passkeys, OAuth server, SCIM -------------------------------------------------
@@ -150,8 +75,6 @@ def test_user_oauth_grants_authenticate_first(shared, user):
     ("GET", "/admin/oauth/clients", "OAuth server is disabled"),
     ("POST", "/admin/oauth/clients", "OAuth server is disabled"),
     ("DELETE", f"/admin/oauth/clients/{SOME_UUID}", "OAuth server is disabled"),
-    ("GET", "/admin/custom-providers", "Custom OAuth providers are disabled"),
-    ("GET", "/admin/custom-providers/custom:acme", "Custom OAuth providers are disabled"),
 ])
 def test_admin_groups_switched_off(shared, user, method, path, message):
     assert_both_envelopes(shared, method, path, 401, "no_authorization", "This endpoint requires a valid Bearer token")

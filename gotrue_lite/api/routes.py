@@ -6,7 +6,8 @@ import re
 
 from aiohttp import web
 
-from . import admin, devmail, devwelcome, email_flows, external, logout, mfa, settings, signup, token, unavailable, user, verify
+from . import (admin, custom_providers, devmail, devwelcome, email_flows, external, logout, mfa, settings, signup, token,
+               unavailable, user, verify)
 
 ROUTES = [
     ("GET", "/health", settings.health),
@@ -25,8 +26,10 @@ ROUTES = [
     ("POST", "/resend", email_flows.post_resend),
     ("POST", "/invite", email_flows.post_invite),
     ("GET", "/reauthenticate", user.get_reauthenticate),
+    ("DELETE", "/user/identities/{identity_id}", user.delete_identity),
     *mfa.ROUTES,
     *admin.ROUTES,
+    *custom_providers.ROUTES,
     *external.ROUTES,
     *unavailable.ROUTES,
 ]

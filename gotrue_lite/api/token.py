@@ -1,4 +1,4 @@
-"""POST /token: the password, refresh_token and pkce grants (id_token and web3: unavailable.py)."""
+"""POST /token: the password, refresh_token and pkce grants (id_token: id_token.py; web3: unavailable.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..auth import sessions, signin, verify
 from ..errors import APIError
-from . import unavailable
+from . import id_token, unavailable
 from .middleware import client, ctx_of
 from .params import json_or_form
 
@@ -20,6 +20,8 @@ async def post_token(request: web.Request) -> web.StreamResponse:
     grant = request.query.get("grant_type") or body.text("grant_type")
     if grant in unavailable.TOKEN_GRANTS:
         return await unavailable.TOKEN_GRANTS[grant](request, body)
+    if grant == "id_token":
+        return await id_token.id_token_grant(request, body)
     ctx = ctx_of(request)
     who = client(request)
     if grant == "password":

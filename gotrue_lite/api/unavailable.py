@@ -2,8 +2,7 @@
 when the feature is disabled or unconfigured — never a bare 404 or 500.
 
 One rule throughout: a feature gotrue-lite lacks behaves as if it were switched off, whatever
-the configuration says (identity unlinking, custom OAuth
-providers, the id_token and web3 grants, SAML SSO, passkeys, the OAuth 2.1 server, SCIM). The checks that come *before*
+the configuration says (the web3 grant, SAML SSO, passkeys, the OAuth 2.1 server, SCIM). The checks that come *before*
 upstream's feature switch (authentication, path ids, body parsing, provider selection) are
 kept in upstream's order, so a client sees the same status, error_code and message.
 
@@ -14,9 +13,6 @@ passkey_admin.go, custom_oauth_admin.go, jwks.go, middleware.go, errors.go.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import uuid
 from typing import Any, Awaitable, Callable
@@ -26,11 +22,10 @@ from aiohttp import web
 
 from ..auth import sso
 from ..auth.admin import load_user
-from ..auth.fields import go_quote
 from ..errors import APIError, validation
 from ..models import iso
 from .middleware import API_VERSION, _wants_2024, authenticate, authenticate_admin, ctx_of
-from .params import Params, json_body, json_or_form
+from .params import Params, json_body
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -84,102 +79,10 @@ def _after_user(status: int, code: str, message: str) -> Handler:
 SAML_DISABLED = (404, "saml_provider_disabled", "SAML 2.0 is disabled")
 PASSKEYS_DISABLED = (404, "passkey_disabled", "Passkeys are disabled")
 OAUTH_SERVER_DISABLED = (404, "feature_disabled", "OAuth server is disabled")
-CUSTOM_OAUTH_DISABLED = (404, "feature_disabled", "Custom OAuth providers are disabled")
 SCIM_DISABLED = (404, "feature_disabled", "SCIM server is disabled")
-MANUAL_LINKING_DISABLED = (404, "manual_linking_disabled", "Manual linking is disabled")
 
 
-# --- POST /token?grant_type=id_token | web3 ------------------------------------------------
-
-APPLE_ISSUERS = ("https://appleid.apple.com", "https://account.apple.com")
-_AZURE_ISSUER = re.compile(r"^https://login[.]microsoftonline[.]com/([^/]+)/v2[.]0/?$")
-FIXED_ISSUERS = {
-    "google": "https://accounts.google.com",
-    "facebook": "https://www.facebook.com",
-    "kakao": "https://kauth.kakao.com",
-    "vercel_marketplace": "https://marketplace.vercel.com",
-    "snapchat": "https://accounts.snapchat.com/accounts/oauth2/token",
-}
-_RAW_URL_B64 = re.compile(r"^[A-Za-z0-9_-]*$")
-
-
-def _token_issuer(id_token: str) -> str | None:
-    """provider.DetectAppleIDTokenIssuer / DetectAzureIDTokenIssuer; None when it fails."""
-    parts = id_token.split(".")
-    if len(parts) != 3 or not _RAW_URL_B64.match(parts[1]) or len(parts[1]) % 4 == 1:
-        return None
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(payload, dict):
-        return None
-    issuer = payload.get("iss")
-    if issuer is None:
-        return ""
-    return issuer if isinstance(issuer, str) else None
-
-
-def _id_token_provider_problem(request: web.Request, body: Params) -> APIError:
-    """IdTokenGrantParams.getProvider up to its `Provider (issuer …) is not enabled` check."""
-    settings = ctx_of(request).settings
-    name, issuer, id_token = body.text("provider"), body.text("issuer"), body.text("id_token")
-    providers = settings.external.providers
-    if name == "apple" or issuer in APPLE_ISSUERS:
-        detected = _token_issuer(id_token)
-        if detected is None:
-            return validation("Unable to detect issuer in ID token for Apple provider")
-        if detected not in APPLE_ISSUERS:
-            return validation("Detected ID token issuer is not an Apple ID token issuer")
-        if issuer and issuer != detected:
-            return validation("Provided issuer does not match ID token issuer")
-        key, issuer = "apple", detected
-    elif name == "google" or issuer == FIXED_ISSUERS["google"]:
-        key, issuer = "google", FIXED_ISSUERS["google"]
-    elif name == "azure" or _AZURE_ISSUER.match(issuer):
-        detected = _token_issuer(id_token)
-        if detected is None:
-            return validation("Unable to detect issuer in ID token for Azure provider")
-        if not detected.startswith(("https://login.microsoftonline.com/", "https://sts.windows.net/")):
-            return validation("Detected ID token issuer is not an Azure ID token issuer")
-        if issuer and issuer != detected:
-            return validation("Provided issuer does not match ID token issuer")
-        key, issuer = "azure", detected
-    elif name == "facebook" or issuer == FIXED_ISSUERS["facebook"]:
-        key, issuer = "facebook", FIXED_ISSUERS["facebook"]
-    elif name == "keycloak" or (providers["keycloak"].enabled and providers["keycloak"].url
-                                and issuer == providers["keycloak"].url):
-        key, issuer = "keycloak", providers["keycloak"].url
-    elif name == "kakao" or issuer == FIXED_ISSUERS["kakao"]:
-        key, issuer = "kakao", FIXED_ISSUERS["kakao"]
-    elif name == "vercel_marketplace" or issuer == FIXED_ISSUERS["vercel_marketplace"]:
-        key, issuer = "vercel_marketplace", FIXED_ISSUERS["vercel_marketplace"]
-    elif name == "snapchat" or issuer == FIXED_ISSUERS["snapchat"]:
-        key, issuer = "snapchat", FIXED_ISSUERS["snapchat"]
-    elif name.startswith("custom:"):
-        return validation("Custom OAuth providers are disabled")
-    else:
-        # Upstream's default GOTRUE_EXTERNAL_ALLOWED_ID_TOKEN_ISSUERS (Apple, Google) are taken
-        # by the branches above, so an arbitrary issuer is never allowed.
-        return validation(f"Custom OIDC provider {go_quote(name)} not allowed")
-    # gotrue-lite verifies no ID tokens yet: every provider counts as not enabled.
-    return APIError(400, "provider_disabled", f"Provider (issuer {go_quote(issuer)}) is not enabled")
-
-
-async def id_token_grant(request: web.Request, body: Params | None = None) -> web.StreamResponse:
-    if body is None:
-        body = await json_or_form(request)
-    _strings(body, "id_token", "access_token", "nonce", "provider", "client_id", "issuer")
-    link = body.boolean("link_identity", False)
-    if not body.text("id_token"):
-        return oauth_error(request, "invalid request", "id_token required")
-    if not body.text("provider") and (not body.text("client_id") or not body.text("issuer")):
-        return oauth_error(request, "invalid request", "provider or client_id and issuer required")
-    if link:
-        if not request.headers.get("Authorization"):
-            return oauth_error(request, "invalid request", "Linking requires a valid user access token in Authorization")
-        await authenticate(request)
-    raise _id_token_provider_problem(request, body)
+# --- POST /token?grant_type=web3 ----------------------------------------------------------
 
 
 async def web3_grant(request: web.Request, body: Params | None = None) -> web.StreamResponse:
@@ -189,7 +92,6 @@ async def web3_grant(request: web.Request, body: Params | None = None) -> web.St
 
 # POST /token dispatches these grants here (api/token.py).
 TOKEN_GRANTS: dict[str, Callable[..., Awaitable[web.StreamResponse]]] = {
-    "id_token": id_token_grant,
     "web3": web3_grant,
 }
 
@@ -349,7 +251,6 @@ ROUTES = [
     ("GET", "/.well-known/openid-configuration", openid_configuration),
     ("GET", "/.well-known/oauth-authorization-server", _disabled(*OAUTH_SERVER_DISABLED)),
     # identity unlinking (behind requireAuthentication, then requireManualLinkingEnabled)
-    ("DELETE", "/user/identities/{identity_id}", _after_user(*MANUAL_LINKING_DISABLED)),
     ("GET", "/user/oauth/grants", _after_user(*OAUTH_SERVER_DISABLED)),
     ("DELETE", "/user/oauth/grants", _after_user(*OAUTH_SERVER_DISABLED)),
     # whole groups switched off
@@ -366,5 +267,4 @@ ROUTES = [
     ("GET", "/admin/users/{user_id}/passkeys", get_admin_passkeys),
     ("DELETE", "/admin/users/{user_id}/passkeys/{passkey_id}", delete_admin_passkey),
     ("*", "/admin/oauth" + _BELOW, _after_admin(*OAUTH_SERVER_DISABLED)),
-    ("*", "/admin/custom-providers" + _BELOW, _after_admin(*CUSTOM_OAUTH_DISABLED)),
 ]

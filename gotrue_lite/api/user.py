@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..auth import account, pkce, recovery
-from ..errors import validation
+from ..auth import account, identities, pkce, recovery
+from ..errors import APIError, validation
 from .middleware import (audience_matches, authenticate, authenticated_user_json, client, ctx_of, redirect_target,
                          request_aud)
 from .params import json_body
@@ -42,3 +42,19 @@ async def put_user(request: web.Request) -> web.Response:
 async def get_reauthenticate(request: web.Request) -> web.Response:
     user, _session, claims = await authenticate(request)
     return web.json_response(await recovery.reauthenticate(ctx_of(request), client(request, claims), user))
+
+
+async def delete_identity(request: web.Request) -> web.Response:
+    """DELETE /user/identities/{identity_id}: unlink one of the user's identities."""
+    user, _session, claims = await authenticate(request)
+    if not ctx_of(request).settings.security.manual_linking_enabled:
+        raise APIError(404, "manual_linking_disabled", "Manual linking is disabled")
+    identity_id = request.match_info["identity_id"]
+    token_aud = claims.get("aud")
+    first = token_aud[0] if isinstance(token_aud, list) and token_aud else token_aud
+    # checked after the path id (upstream's order), inside identities.unlink's first step
+    await identities.check_identity_id(identity_id)
+    if not isinstance(first, str) or request_aud(request, claims) != first:
+        raise APIError(403, "unexpected_audience", "Token audience doesn't match request audience")
+    await identities.unlink(ctx_of(request), client(request, claims), user, identity_id)
+    return web.json_response({})

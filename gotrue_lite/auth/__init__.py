@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..hooks import Hooks
     from ..mail import Mailer
+    from ..providers.oidc import OIDCCache
     from ..ratelimit import SendBudget, SignInGuard, UsedSteps
     from ..sms import Sms
     from .recent_users import RecentUsers
@@ -34,6 +35,7 @@ class Context:
     sms_budget: "SendBudget | None" = None  # GOTRUE_RATE_LIMIT_SMS_SENT
     used_totp_steps: "UsedSteps | None" = None  # TOTP codes already accepted (used once)
     hooks: "Hooks | None" = None  # GOTRUE_HOOK_*: the auth hooks (see hook_points.py)
+    oidc: "OIDCCache | None" = None  # OpenID issuers' discovery documents and key sets
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from ..store import Executor
 from ..store import flow_state as flow_store
 from ..store import linking as link_store
 from ..store import oauth_client_states as client_state_store
-from . import Client, Context, pkce, sessions
+from . import Client, Context, custom_providers, pkce, sessions
 from .external_accounts import sign_in_with_identity
 
 log = logging.getLogger("gotrue_lite.external")
@@ -58,10 +58,32 @@ class OAuthError(Exception):
 
 async def resolve(ctx: Context, name: str, scopes: str = "") -> OAuthProvider:
     """API.Provider: the provider `name` (any case) with its settings validated as upstream's
-    constructors do. Async because a `custom:` provider is a database row (its branch goes here)."""
+    constructors do. Async because a `custom:` provider is a database row."""
     name = name.lower()
     if name.startswith("custom:"):
+        return await _custom(ctx, name, scopes)
+    return _builtin(ctx, name, scopes)
+
+
+async def _custom(ctx: Context, name: str, scopes: str) -> OAuthProvider:
+    """upstream external.go loadCustomProvider (its errors follow "Unsupported provider: ")."""
+    if not ctx.settings.external.custom_oauth_enabled:
         raise Unsupported("custom OAuth providers are disabled")
+    found = await custom_providers.find(ctx, name)
+    if found is None:
+        raise Unsupported(f"custom provider {name} not found")
+    if not found.enabled:
+        raise Unsupported(f"custom provider {name} is disabled")
+    if found.provider_type == "oauth2" and not (found.authorization_url and found.token_url and found.userinfo_url):
+        raise Unsupported(f"OAuth2 provider {name} missing required endpoints")
+    if found.provider_type == "oidc" and not found.cached_discovery:
+        raise Unsupported(f"OIDC provider {name} has no discovery document")
+    provider = custom_providers.build_provider(ctx, found, scopes)
+    provider.timeout = aiohttp.ClientTimeout(total=ctx.settings.internal_http_timeout.total_seconds())
+    return provider
+
+
+def _builtin(ctx: Context, name: str, scopes: str) -> OAuthProvider:
     if name not in OAUTH_PROVIDERS:
         raise Unsupported(f"Provider {name} could not be found")
     config = ctx.settings.external.providers.get(name)

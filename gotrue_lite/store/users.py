@@ -165,3 +165,13 @@ async def create_identity(ex: Executor, values: dict[str, Any]) -> None:
 
 async def update_identity_data(ex: Executor, identity_id: str, data: dict[str, Any]) -> None:
     await update(ex, "identities", "id", identity_id, {"identity_data": data, "updated_at": clock.now()})
+
+
+async def delete_identity(ex: Executor, identity_id: str) -> None:
+    await ex.execute("DELETE FROM identities WHERE id = $1", identity_id)
+
+
+async def find_identity(ex: Executor, provider_id: str, provider: str) -> Identity | None:
+    row = await ex.fetch_one(
+        f"SELECT {IDENTITY_COLUMNS} FROM identities WHERE provider_id = $1 AND provider = $2", provider_id, provider)
+    return None if row is None else Identity.from_row(row)

@@ -25,6 +25,11 @@
 //   webauthn  MFA_WEB_AUTHN_*=true, WEBAUTHN_RP_ID=localhost, RP_ORIGINS=http://localhost:3000:
 //             mfa.webauthn.register / authenticate with a software authenticator
 //             (soft_authenticator.mjs) standing in for navigator.credentials
+//   id_token  EXTERNAL_KEYCLOAK_* pointing at tests/idp; GL_ID_TOKEN (nonce GL_NONCE, raw),
+//             GL_ID_TOKEN_WRONG_AUD, GL_ID_TOKEN_LINK: ID tokens the local OpenID provider issued;
+//             signInWithIdToken, then linking a second identity with linkIdentity({token})
+//   identities SECURITY_MANUAL_LINKING_ENABLED=true; GL_IDENTITY_EMAIL names a user pytest made
+//             with a second (github) identity: getUserIdentities, unlinkIdentity
 
 import { createHmac } from 'node:crypto';
 
@@ -610,6 +615,37 @@ scenarios.webauthn = async () => {
   device.origin = 'https://evil.example';
   await step('authenticate_wrong_origin', async () => other.mfa.webauthn.authenticate({ factorId, webauthn: rp }));
   await step('authenticator_calls', async () => device.calls);
+};
+
+scenarios.identities = async () => {
+  const main = client('main');
+  const address = process.env.GL_IDENTITY_EMAIL;
+  await main.signInWithPassword({ email: address, password: PASSWORD });
+  const res = await step('getUserIdentities', async () => main.getUserIdentities());
+  const github = res.data.identities.find((i) => i.provider === 'github');
+  await step('unlinkIdentity', async () => main.unlinkIdentity(github));
+  const after = await step('getUserIdentities_after', async () => main.getUserIdentities());
+  await step('unlinkIdentity_last', async () => main.unlinkIdentity(after.data.identities[0]));
+  await step('unlinkIdentity_again', async () => main.unlinkIdentity(github));
+};
+
+scenarios.id_token = async () => {
+  const main = client('main');
+  const env = process.env;
+  await step('signInWithIdToken', async () => authData(await main.signInWithIdToken({
+    provider: 'keycloak', token: env.GL_ID_TOKEN, nonce: env.GL_NONCE,
+  })));
+  await step('getUserIdentities', async () => main.getUserIdentities());
+  await step('signInWithIdToken_wrong_audience', async () => authData(await client('bad').signInWithIdToken({
+    provider: 'keycloak', token: env.GL_ID_TOKEN_WRONG_AUD,
+  })));
+  await step('signInWithIdToken_nonce_mismatch', async () => authData(await client('nonce').signInWithIdToken({
+    provider: 'keycloak', token: env.GL_ID_TOKEN, nonce: 'another-nonce',
+  })));
+  await step('linkIdentity_id_token', async () => authData(await main.linkIdentity({
+    provider: 'keycloak', token: env.GL_ID_TOKEN_LINK,
+  })));
+  await step('getUserIdentities_linked', async () => main.getUserIdentities());
 };
 
 // oauth     GOTRUE_EXTERNAL_KEYCLOAK_* pointing at the local OpenID provider (tests/idp),
