@@ -26,6 +26,8 @@ COUNTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "mail_errors": ("global_auth_email_send_errors", "Number of email send errors", ("type",)),
     "sms_sent": ("gotrue_sms_send_operations", "Number of SMS send operations, by provider", ("provider",)),
     "sms_errors": ("gotrue_sms_send_errors", "Number of SMS send errors, by provider", ("provider",)),
+    "hook_calls": ("gotrue_hook_calls", "Auth hook and webhook calls, by hook and outcome (ok, error)",
+                   ("hook", "outcome")),
     "password_hash_submitted": ("gotrue_generate_from_password_submitted",
                                 "Number of submitted GenerateFromPassword hashing attempts", ()),
     "password_hash_completed": ("gotrue_generate_from_password_completed",

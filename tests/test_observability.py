@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import PASSWORD, bearer, connection_refused, refresh, sign_in, signup_session
+from hook_server import hook_server  # noqa: F401 - a fixture
 from otlp_receiver import Receiver, attributes
 
 
@@ -228,3 +229,21 @@ def test_request_ids_are_taken_from_the_configured_header_and_echoed(make_server
     assert resp.headers["X-Request-Id"] == "edge-42" and resp.headers["X-Correlation-Id"] == "edge-42"
     own = httpx.get(f"{server.url}/settings", timeout=30)
     assert uuid.UUID(own.headers["X-Request-Id"]) and own.headers["X-Correlation-Id"] == own.headers["X-Request-Id"]
+
+
+def test_hook_calls_are_counted_by_hook_and_outcome(make_server, hook_server) -> None:
+    port = free_port()
+    hooks = hook_server()
+    hooks.answer("custom_access_token", lambda payload: {"claims": {**payload["claims"], "tenant": "t1"}})
+    hooks.answer("before_user_created", lambda payload: {"error": {"http_code": 403, "message": "not here"}}
+                 if payload["user"]["email"].startswith("refused") else {})
+    server = make_server("sqlite", **prometheus_env(port), **hooks.env("custom_access_token", "before_user_created"))
+    before = scrape(port)
+    signup_session(server, f"metrics-{uuid.uuid4().hex[:10]}@example.com")
+    refused = httpx.post(f"{server.url}/signup", json={"email": f"refused-{uuid.uuid4().hex[:8]}@example.com",
+                                                       "password": PASSWORD}, timeout=30)
+    assert refused.status_code == 403, refused.text
+    after = scrape(port)
+    assert moved(before, after, "gotrue_hook_calls_total", hook="custom_access_token", outcome="ok") == 1
+    assert moved(before, after, "gotrue_hook_calls_total", hook="before_user_created", outcome="ok") == 1
+    assert moved(before, after, "gotrue_hook_calls_total", hook="before_user_created", outcome="error") == 1

@@ -21,6 +21,7 @@ from ..errors import APIError, database_failure
 from ..store import Executor
 from ..store import hooks as hook_store
 from ..store.base import StatementRefused
+from .. import metrics
 from . import http as http_hooks
 from .answers import error_object
 
@@ -85,9 +86,11 @@ class Hooks:
         try:
             answer = await self._dispatch(hook, payload, tx)
         except APIError as exc:
+            metrics.count("hook_calls", hook=name, outcome="error")
             log.warning("hook %s (%s) errored out after %.0f ms: %s", name, shown(hook.uri),
                         (time.monotonic() - started) * 1000, exc.message)
             raise
+        metrics.count("hook_calls", hook=name, outcome="ok")
         log.info("hook %s (%s) ran in %.0f ms", name, shown(hook.uri), (time.monotonic() - started) * 1000)
         return answer
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from jose import jwt
 
+from .. import metrics
 from ..errors import APIError
 
 log = logging.getLogger("gotrue_lite.webhooks")
@@ -94,6 +95,16 @@ async def trigger(http: aiohttp.ClientSession, settings, event: str, user_json: 
     answered 200, 202 or 204 (a refusal)."""
     if not wanted(settings, event):
         return None
+    try:
+        changes = await _deliver(http, settings, event, user_json)
+    except APIError:
+        metrics.count("hook_calls", hook=f"webhook_{event}", outcome="error")
+        raise
+    metrics.count("hook_calls", hook=f"webhook_{event}", outcome="ok")
+    return changes
+
+
+async def _deliver(http: aiohttp.ClientSession, settings, event: str, user_json: dict[str, Any]) -> Changes | None:
     config = settings.webhook
     url = target(settings)
     body = payload(event, user_json)
