@@ -1,0 +1,53 @@
+"""What the providers whose user data is an ID token share: discovery of their endpoints,
+verification of the token (one call, into the generic OIDC machinery) and upstream's
+per-issuer reading of the token's claims (provider/oidc.go parse…IDToken)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+from . import _idtoken
+from .base import OAuthProvider, TokenSet, UserData
+
+
+class OIDCProvider(OAuthProvider):
+    """A provider that reads the user from a verified id_token.
+
+    `issuer` is the OpenID issuer (GOTRUE_EXTERNAL_<NAME>_URL replaces its default, so a local
+    IdP can stand in); when `discovered_endpoints` is set the authorization and token endpoints
+    come from the issuer's discovery document, as upstream takes them from go-oidc's Endpoint().
+    """
+
+    oidc = True
+    default_issuer: ClassVar[str] = ""
+    discovered_endpoints: ClassVar[bool] = False
+    skip_issuer_check: ClassVar[bool] = False
+
+    @property
+    def issuer(self) -> str:
+        return self.host(self.default_issuer)
+
+    async def discovery(self) -> dict[str, Any]:
+        return await _idtoken.discover(self, self.issuer)
+
+    async def authorization_url(self, state: str, params: Mapping[str, str]) -> str:
+        url = await super().authorization_url(state, params)
+        if not self.discovered_endpoints:
+            return url
+        document = await self.discovery()
+        return str(document.get("authorization_endpoint", "")) + url[url.index("?"):]
+
+    async def token_url(self) -> str:
+        if not self.discovered_endpoints:
+            return await super().token_url()
+        return str((await self.discovery()).get("token_endpoint", ""))
+
+    async def verified_claims(self, tokens: TokenSet, issuer: str | None = None) -> dict[str, Any]:
+        """The id_token's claims once its signature, issuer, audience, expiry and at_hash hold."""
+        return await _idtoken.verify(self, tokens.id_token, issuer=issuer or self.issuer,
+                                     client_id=self.client_id, skip_issuer_check=self.skip_issuer_check,
+                                     access_token=tokens.access_token)
+
+    def parse_claims(self, payload: dict[str, Any]) -> UserData:
+        """Upstream's per-issuer claim reader for this provider's tokens."""
+        raise NotImplementedError
