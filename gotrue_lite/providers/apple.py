@@ -51,7 +51,8 @@ def add_name(data: UserData, user_field: str) -> None:
     full = f"{string(name, 'firstName')} {string(name, 'lastName')}".strip()
     data.claims.pop("name", None)
     data.claims.pop("full_name", None)
-    data.claims.update(claims(name=full, full_name=full))
+    if full:
+        data.claims.update(name=full, full_name=full)
 
 
 class Provider(OIDCProvider):

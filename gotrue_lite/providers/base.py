@@ -54,9 +54,13 @@ class TokenSet:
     token_secret: str = field(default="", repr=False)
 
 
-def claims(**values: Any) -> dict[str, Any]:
-    """Upstream's Claims as JSON: the keys it marks omitempty are left out when empty."""
-    return {k: v for k, v in values.items() if v not in ("", None, False, 0, {}, [])}
+def claims(*, email_verified: bool = False, phone_verified: bool = False, **values: Any) -> dict[str, Any]:
+    """Upstream's Claims as structs.Map makes them for identity_data: every key it marks
+    omitempty is left out when empty; email_verified and phone_verified are always there."""
+    made = {k: v for k, v in values.items() if v not in ("", None, False, 0, {}, [])}
+    made["email_verified"] = email_verified
+    made["phone_verified"] = phone_verified
+    return made
 
 
 class ProviderError(Exception):
