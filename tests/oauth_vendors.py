@@ -545,6 +545,7 @@ class Twitter(Vendor):
     def routes(self):
         return [("POST", "/oauth/request_token", self.request_token), ("GET", "/oauth/request_token", self.request_token),
                 ("GET", self.authorize_path, self.authorize), ("POST", self.token_path, self.token),
+                ("GET", self.token_path, self.token),
                 ("GET", "/1.1/account/verify_credentials.json", self.verify_credentials)]
 
     async def request_token(self, request, form):

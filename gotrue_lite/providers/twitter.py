@@ -45,7 +45,9 @@ class Provider(OAuthProvider):
         """Asks Twitter for a request token whose callback carries `state`, and answers the
         page where the user authorizes it (upstream's Consumer.GetRequestTokenAndUrl)."""
         callback = f"{self.settings.redirect_uri}?state={state}"
-        text = await self._signed("POST", self.origin + "/oauth/request_token",
+        # GET, as upstream's OAuth library (mrjones/oauth) sends both token requests; Twitter
+        # documents POST and accepts either.
+        text = await self._signed("GET", self.origin + "/oauth/request_token",
                                   self._client(callback_uri=callback))
         answer = dict(parse_qsl(text))
         if not answer.get("oauth_token"):
@@ -62,7 +64,7 @@ class Provider(OAuthProvider):
         token, verifier = callback.get("oauth_token", ""), callback.get("oauth_verifier", "")
         if not token or not verifier:
             raise ProviderError("the callback has no oauth_token / oauth_verifier")
-        text = await self._signed("POST", self.origin + "/oauth/access_token",
+        text = await self._signed("GET", self.origin + "/oauth/access_token",
                                   self._client(resource_owner_key=token, verifier=verifier))
         answer = dict(parse_qsl(text))
         if not answer.get("oauth_token"):
