@@ -29,7 +29,7 @@ import secrets
 import threading
 import time
 from typing import Any, Callable, Iterator
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import unquote_plus, urlencode, urlsplit
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -38,16 +38,16 @@ from oauthlib.common import Request as OAuthRequest
 from oauthlib.oauth1.rfc5849 import signature as oauth1_signature
 
 CLIENT_ID = "gotrue-lite-client"
-CLIENT_SECRET = "s3cret/with+odd&chars"
+CLIENT_SECRET = "s3cret/with+odd&chars and space"
 
 
 def _basic(request: web.Request) -> tuple[str, str] | None:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Basic "):
         return None
-    from urllib.parse import unquote
+    # RFC 6749 §2.3.1: both halves form-urlencoded before they are joined.
     user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-    return unquote(user), unquote(password)
+    return unquote_plus(user), unquote_plus(password)
 
 
 def _bearer(request: web.Request) -> str:

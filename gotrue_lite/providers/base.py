@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote_plus, urlencode
 
 import aiohttp
 
@@ -208,7 +208,7 @@ class OAuthProvider:
 
     def basic_auth(self) -> str:
         # x/oauth2 query-escapes both halves before joining them (RFC 6749 §2.3.1).
-        pair = f"{quote(self.client_id, safe='')}:{quote(self.settings.secret, safe='')}".encode()
+        pair = f"{quote_plus(self.client_id)}:{quote_plus(self.settings.secret)}".encode()
         return "Basic " + base64.b64encode(pair).decode()
 
     async def post_form(self, url: str, form: Mapping[str, str], *, auth: str = "",
