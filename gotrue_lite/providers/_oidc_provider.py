@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Mapping
 
 from . import _idtoken
-from .base import OAuthProvider, TokenSet, UserData
+from .base import Email, OAuthProvider, ProviderError, TokenSet, UserData, claims
 
 
 class OIDCProvider(OAuthProvider):
@@ -51,3 +51,40 @@ class OIDCProvider(OAuthProvider):
     def parse_claims(self, payload: dict[str, Any]) -> UserData:
         """Upstream's per-issuer claim reader for this provider's tokens."""
         raise NotImplementedError
+
+
+# The keys of upstream's Claims (provider.go) that an ID token's standard claims decode into;
+# anything else in the token is dropped by upstream's parseGenericIDToken.
+_STRINGS = ("iss", "sub", "name", "family_name", "given_name", "middle_name", "nickname",
+            "preferred_username", "profile", "picture", "website", "gender", "birthdate", "zoneinfo",
+            "locale", "email", "phone", "full_name", "avatar_url", "slug", "provider_id", "user_name")
+_NUMBERS = ("iat", "exp")
+_BOOLS = ("email_verified", "phone_verified")
+
+
+def generic_user_data(payload: dict[str, Any]) -> UserData:
+    """Upstream's parseGenericIDToken: the token's claims read as Claims (a claim of the wrong
+    JSON type — email_verified as the string "true" — fails, as Go's decoding does)."""
+    from ._fields import boolean, string
+
+    values: dict[str, Any] = {key: string(payload, key) for key in _STRINGS}
+    for key in _NUMBERS:
+        value = payload.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ProviderError(f"json: cannot unmarshal {value!r} into the number field {key!r}", status=200)
+        values[key] = value
+    audience = payload.get("aud")
+    if audience is not None and not isinstance(audience, (str, list)):
+        raise ProviderError("json: cannot unmarshal aud", status=200)
+    values["aud"] = [audience] if isinstance(audience, str) else audience
+    if payload.get("updated_at") is not None:
+        values["updated_at"] = payload["updated_at"]
+    custom = payload.get("custom_claims")
+    if custom is not None and not isinstance(custom, dict):
+        raise ProviderError("json: cannot unmarshal custom_claims", status=200)
+    values["custom_claims"] = custom
+    flags = {key: boolean(payload, key) for key in _BOOLS}
+    data = UserData(claims=claims(**values, **flags))
+    if values["email"]:
+        data.emails.append(Email(values["email"], flags["email_verified"], True))
+    return data
