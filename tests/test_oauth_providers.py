@@ -12,7 +12,6 @@ import json
 from typing import Any, Mapping
 from urllib.parse import parse_qs, urlsplit
 
-import aiohttp
 import pytest
 
 from gotrue_lite.config import ProviderSettings
@@ -631,32 +630,3 @@ def test_keycloak_and_unknown_names_are_not_here():
     assert provider_class("nope") is None and provider_class("_fields") is None
     assert provider_class("_oidc_provider") is None and provider_class("Github") is None
 
-
-# --- the per-issuer id_token readers the id_token grant uses (upstream provider/oidc.go) ------
-
-
-def test_id_token_readers_of_the_grant_only_issuers():
-    from gotrue_lite.providers import facebook, kakao, snapchat
-    from gotrue_lite.providers._oidc_provider import generic_user_data
-
-    data = kakao.user_data_from_claims({"iss": kakao.ISSUER, "sub": "77", "email": "k@kakao.example",
-                                        "nickname": "kim", "picture": "https://k.example/p.png"})
-    assert data.emails == [Email("k@kakao.example", True, True)]
-    assert meta(data) == {"iss": kakao.ISSUER, "sub": "77", "name": "kim", "preferred_username": "kim",
-                          "provider_id": "77", "picture": "https://k.example/p.png"}
-    data = facebook.user_data_from_claims({"iss": facebook.ISSUER, "sub": "10", "email": "f@fb.example",
-                                           "name": "Fay", "picture": "https://fb.example/p.jpg", "nonce": "n"})
-    assert data.emails == [Email("f@fb.example", True, True)]
-    assert meta(data, True) == {"iss": facebook.ISSUER, "sub": "10", "name": "Fay",
-                                "picture": "https://fb.example/p.jpg", "provider_id": "10", "email": "f@fb.example"}
-    data = snapchat.user_data_from_claims({"iss": snapchat.ISSUER, "sub": "s1", "aud": "app",
-                                           "email": "s@snap.example", "email_verified": False, "x-other": 1})
-    assert data.emails == [Email("s@snap.example", True, True)]
-    assert meta(data, True) == {"iss": snapchat.ISSUER, "sub": "s1", "aud": ["app"], "email": "s@snap.example"}
-    generic = generic_user_data({"iss": "https://idp.example", "sub": "u", "email": "g@idp.example",
-                                 "email_verified": True, "exp": 2000000000, "unknown": "dropped"})
-    assert generic.emails == [Email("g@idp.example", True, True)]
-    assert meta(generic, True) == {"iss": "https://idp.example", "sub": "u", "email": "g@idp.example",
-                                   "exp": 2000000000}
-    with pytest.raises(ProviderError):  # a string where Claims has a bool: Go's decoding fails
-        generic_user_data({"sub": "u", "email": "g@idp.example", "email_verified": "true"})

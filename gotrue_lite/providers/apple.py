@@ -6,39 +6,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Mapping
 
+from . import oidc
 from ._fields import obj, string, sub
 from ._oidc_provider import OIDCProvider
-from .base import Email, ProviderError, TokenSet, UserData, claims
-
-ISSUERS = ("https://appleid.apple.com", "https://account.apple.com")
-_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
-          "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
-
-
-def user_data_from_claims(payload: dict[str, Any]) -> UserData:
-    """Upstream's parseAppleIDToken: the address is always taken as verified (Apple relays it)."""
-    custom: dict[str, Any] = {}
-    private = payload.get("is_private_email")
-    if private is not None:
-        # Apple sends true or "true": both spellings mean the same.
-        if isinstance(private, str) and private in _BOOLS:
-            private = _BOOLS[private]
-        if not isinstance(private, bool):
-            raise ProviderError(f"apple: is_private_email is not a boolean: {private!r}", status=200)
-        custom["is_private_email"] = private
-    auth_time = payload.get("auth_time")
-    if auth_time is not None:
-        if isinstance(auth_time, bool) or not isinstance(auth_time, (int, float)):
-            raise ProviderError("apple: auth_time is not a number", status=200)
-        custom["auth_time"] = auth_time
-    if string(payload, "transfer_sub"):
-        custom["transfer_sub"] = string(payload, "transfer_sub")
-    ident = string(payload, "sub")
-    return UserData(emails=[Email(string(payload, "email"), True, True)],
-                    claims=claims(iss=string(payload, "iss"), sub=ident, provider_id=ident,
-                                  custom_claims=custom))
+from .base import ProviderError, TokenSet, UserData
 
 
 def add_name(data: UserData, user_field: str) -> None:
@@ -57,13 +30,14 @@ def add_name(data: UserData, user_field: str) -> None:
 
 class Provider(OIDCProvider):
     name = "apple"
-    default_issuer = ISSUERS[0]
+    default_issuer = oidc.ISSUER_APPLE
     discovered_endpoints = True
     # Apple's tokens name https://appleid.apple.com or https://account.apple.com: upstream
     # checks signature and audience only.
     skip_issuer_check = True
     default_scopes = ("email", "name")
     takes_extra_scopes = False
+    read_token = staticmethod(oidc._apple)
 
     async def authorization_url(self, state: str, params: Mapping[str, str]) -> str:
         # Apple only returns the name and e-mail scopes' data when it posts the answer back.
@@ -79,14 +53,11 @@ class Provider(OIDCProvider):
         tokens = await super().exchange_code(code, code_verifier=code_verifier, callback=callback)
         return replace(tokens, callback_user=(callback or {}).get("user", ""))
 
-    def parse_claims(self, payload: dict[str, Any]) -> UserData:
-        return user_data_from_claims(payload)
-
     async def user_data(self, tokens: TokenSet) -> UserData:
         if not tokens.access_token or not tokens.id_token:
             data = UserData()  # Apple gives the user's data only the first time
         else:
-            data = self.parse_claims(await self.verified_claims(tokens))
+            data = await self.id_token_user_data(tokens)
         if tokens.callback_user:
             add_name(data, tokens.callback_user)
         return data

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import hashlib
 import hmac
 
@@ -39,19 +37,3 @@ class Provider(OAuthProvider):
                              slug=alias, avatar_url=picture, full_name=name, provider_id=ident)
         return data
 
-
-ISSUER = "https://www.facebook.com"
-
-
-def user_data_from_claims(payload: dict[str, Any]) -> UserData:
-    """Upstream's parseFacebookIDToken: a Limited Login token (the id_token grant), whose
-    address Facebook has verified."""
-    data = UserData()
-    email = string(payload, "email")
-    if email:
-        data.emails.append(Email(email, True, True))
-    ident = string(payload, "sub")
-    data.claims = claims(iss=string(payload, "iss"), sub=ident, name=string(payload, "name"),
-                         picture=string(payload, "picture"), provider_id=ident, email=email,
-                         email_verified=email != "")
-    return data

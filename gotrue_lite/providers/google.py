@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import oidc
 from ._fields import boolean, obj, string
 from ._oidc_provider import OIDCProvider
 from .base import Email, TokenSet, UserData, claims
 
-ISSUER = "https://accounts.google.com"
 USERINFO = "https://www.googleapis.com/userinfo/v2/me"
 
 
@@ -18,35 +18,20 @@ def _verified(user: dict[str, Any]) -> bool:
     return boolean(user, "verified_email") or boolean(user, "email_verified")
 
 
-def user_data_from_claims(payload: dict[str, Any]) -> UserData:
-    """Upstream's parseGoogleIDToken."""
-    data = UserData()
-    if string(payload, "email"):
-        data.emails.append(Email(string(payload, "email"), _verified(payload), True))
-    ident, name, picture = string(payload, "sub"), string(payload, "name"), string(payload, "picture")
-    hosted_domain = string(payload, "hd")
-    data.claims = claims(iss=string(payload, "iss"), sub=ident, name=name, picture=picture,
-                         custom_claims={"hd": hosted_domain} if hosted_domain else None,
-                         avatar_url=picture, full_name=name, provider_id=ident)
-    return data
-
-
 class Provider(OIDCProvider):
     name = "google"
-    default_issuer = ISSUER
+    default_issuer = oidc.ISSUER_GOOGLE
     discovered_endpoints = True
     default_scopes = ("email", "profile")
+    read_token = staticmethod(oidc._google)
 
     @property
     def userinfo_url(self) -> str:
         return self.settings.url.rstrip("/") + "/userinfo/v2/me" if self.settings.url else USERINFO
 
-    def parse_claims(self, payload: dict[str, Any]) -> UserData:
-        return user_data_from_claims(payload)
-
     async def user_data(self, tokens: TokenSet) -> UserData:
         if tokens.id_token:
-            return self.parse_claims(await self.verified_claims(tokens))
+            return await self.id_token_user_data(tokens)
         user = obj(await self.get_json(self.userinfo_url, tokens))
         data = UserData()
         email, verified = string(user, "email"), _verified(user)

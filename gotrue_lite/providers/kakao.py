@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .base import Email, OAuthProvider, TokenSet, UserData, claims
 from ._fields import boolean, integer, obj, string, sub
 
@@ -33,16 +31,3 @@ class Provider(OAuthProvider):
                              provider_id=ident, user_name=nickname)
         return data
 
-
-ISSUER = "https://kauth.kakao.com"
-
-
-def user_data_from_claims(payload: dict[str, Any]) -> UserData:
-    """Upstream's parseKakaoIDToken (the id_token grant): the address is taken as verified."""
-    data = UserData()
-    if string(payload, "email"):
-        data.emails.append(Email(string(payload, "email"), True, True))
-    ident, nickname = string(payload, "sub"), string(payload, "nickname")
-    data.claims = claims(iss=string(payload, "iss"), sub=ident, name=nickname, preferred_username=nickname,
-                         provider_id=ident, picture=string(payload, "picture"))
-    return data

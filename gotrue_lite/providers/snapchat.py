@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 from .base import Email, OAuthProvider, TokenSet, UserData, claims
@@ -34,13 +33,3 @@ class Provider(OAuthProvider):
                              avatar_url=avatar, full_name=name, provider_id=ident)
         return data
 
-
-def user_data_from_claims(payload: dict[str, Any]) -> UserData:
-    """Upstream's parseSnapchatIDToken: the standard claims, the address taken as verified."""
-    from ._oidc_provider import generic_user_data
-
-    data = generic_user_data(payload)
-    if data.emails:
-        data.emails = [Email(data.emails[0].email, True, True)]
-        data.claims["email_verified"] = True
-    return data
