@@ -144,7 +144,8 @@ class Vendor:
                 await asyncio.sleep(self._stall)
             form = {k: str(v) for k, v in (await request.post()).items()}
             self.requests.append((request.method, request.path_qs, dict(request.headers), form))
-            if self._failure == "html500":
+            # Failures are the server-to-server answers; the consent page stays up.
+            if self._failure == "html500" and request.path != self.authorize_path:
                 return web.Response(status=502, content_type="text/html",
                                     text="<html><body><h1>502 Bad Gateway</h1></body></html>")
             return await handler(request, form)

@@ -630,3 +630,24 @@ def test_keycloak_and_unknown_names_are_not_here():
     assert provider_class("nope") is None and provider_class("_fields") is None
     assert provider_class("_oidc_provider") is None and provider_class("Github") is None
 
+
+
+ALL_VENDORS = sorted(__import__("oauth_vendors").VENDORS)
+
+
+@pytest.mark.parametrize("shape", ["401", "html500"])
+@pytest.mark.parametrize("name", ALL_VENDORS)
+def test_every_vendor_error_is_a_provider_error_without_secrets(name, shape):
+    """A refused client (the vendor's 401 document) or a gateway's HTML page, at whichever step
+    the vendor is first asked (request token, discovery, code exchange): ProviderError, whose
+    message and body never carry the client secret."""
+    with running(name) as vendor:
+        vendor.fail(shape)
+        with pytest.raises(ProviderError) as err:
+            sign_in(name, vendor, pkce=name == "x")
+        if shape == "401":
+            # GitHub refuses client credentials with 200 and an error document
+            assert err.value.status in ((200,) if name == "github" else (400, 401))
+        else:  # a discovery document that cannot be had is reported by oidc.py without a status
+            assert err.value.status == 502 or "openid-configuration: HTTP 502" in str(err.value)
+        assert CLIENT_SECRET not in str(err.value) and CLIENT_SECRET not in err.value.body
