@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, quote_plus, urlencode
 
 import aiohttp
 
@@ -47,6 +47,20 @@ class TokenSet:
     token_type: str = "Bearer"
     expires_in: int | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # Apple posts the person's name once, in the callback's `user` form field, beside the code;
+    # exchange_code keeps it here so user_data can use it (upstream's AppleProvider.ParseUser).
+    callback_user: str = ""
+    # OAuth 1.0a (Twitter): the access token's secret, needed to sign the user-info call.
+    token_secret: str = field(default="", repr=False)
+
+
+def claims(*, email_verified: bool = False, phone_verified: bool = False, **values: Any) -> dict[str, Any]:
+    """Upstream's Claims as structs.Map makes them for identity_data: every key it marks
+    omitempty is left out when empty; email_verified and phone_verified are always there."""
+    made = {k: v for k, v in values.items() if v not in ("", None, False, 0, {}, [])}
+    made["email_verified"] = email_verified
+    made["phone_verified"] = phone_verified
+    return made
 
 
 class ProviderError(Exception):
@@ -83,11 +97,18 @@ class OAuthProvider:
     requires_pkce: ClassVar[bool] = False  # the provider itself wants PKCE (oauth_client_states)
     oidc: ClassVar[bool] = False  # the token answer carries an id_token checked as OIDC
     oauth1: ClassVar[bool] = False  # Twitter's OAuth 1.0a: request token first, no code
+    # How the client authenticates at the token endpoint, as golang.org/x/oauth2's AuthStyle:
+    # "auto" tries HTTP Basic first and, when that is refused, the credentials in the form
+    # (upstream's default for every provider but Kakao); "params": only in the form.
+    token_auth_style: ClassVar[str] = "auto"
+    # Upstream's constructors for bitbucket, notion, workos, zoom and apple take no `scopes`:
+    # the ones asked for in /authorize are not sent to them.
+    takes_extra_scopes: ClassVar[bool] = True
 
     def __init__(self, settings: "ProviderSettings", http: aiohttp.ClientSession, scopes: str = ""):
         self.settings = settings
         self.http = http
-        extra = [s for s in scopes.split(",") if s] if scopes else []
+        extra = [s for s in scopes.split(",") if s] if scopes and self.takes_extra_scopes else []
         self.scopes: list[str] = [*self.default_scopes, *extra]
 
     # --- endpoints -------------------------------------------------------------------------
@@ -95,6 +116,11 @@ class OAuthProvider:
     @property
     def origin(self) -> str:
         return (self.settings.url or self.default_origin).rstrip("/")
+
+    def host(self, default: str) -> str:
+        """Upstream's chooseHost: GOTRUE_EXTERNAL_<NAME>_URL when set, else `default` (an
+        https origin, possibly with a path); providers with a second host (an API host) use it."""
+        return (self.settings.url or default).rstrip("/")
 
     def endpoint(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.origin + path
@@ -133,10 +159,18 @@ class OAuthProvider:
                 "redirect_uri": self.settings.redirect_uri}
         if code_verifier:
             form["code_verifier"] = code_verifier
-        answer = await self.post_form(self.endpoint(self.token_path), form, auth=self.basic_auth())
-        if not isinstance(answer, dict) or not answer.get("access_token"):
-            raise ProviderError("the token endpoint answered without an access_token",
-                                body=str(answer))
+        form.update(self.extra_token_params())
+        url = await self.token_url()
+        if self.token_auth_style == "params":
+            answer = await self.post_form(url, {**form, **self.credentials_form()})
+        else:
+            try:
+                answer = self._token_answer(await self.post_form(url, form, auth=self.basic_auth()))
+            except ProviderError as refused:
+                if not refused.status:  # unreachable or timed out: a second try would wait as long
+                    raise
+                answer = await self.post_form(url, {**form, **self.credentials_form()})
+        answer = self._token_answer(answer)
         expires = answer.get("expires_in")
         return TokenSet(
             access_token=str(answer["access_token"]),
@@ -147,13 +181,42 @@ class OAuthProvider:
             raw=answer,
         )
 
+    async def token_url(self) -> str:
+        """The token endpoint (OIDC providers read it from their discovery document)."""
+        return self.endpoint(self.token_path)
+
+    def extra_token_params(self) -> dict[str, str]:
+        """Form fields a provider adds to the code exchange (Apple: client_id and secret)."""
+        return {}
+
+    def credentials_form(self) -> dict[str, str]:
+        form = {"client_id": self.client_id}
+        if self.settings.secret:
+            form["client_secret"] = self.settings.secret
+        return form
+
+    def _token_answer(self, answer: Any) -> dict[str, Any]:
+        # golang.org/x/oauth2 treats an `error` field as a refusal even with 200 (GitHub's
+        # {"error":"bad_verification_code"}), and an answer without access_token as unusable.
+        if not isinstance(answer, dict):
+            raise ProviderError("the token endpoint answered something that is not an object",
+                                status=200, body=str(answer))
+        if answer.get("error"):
+            raise ProviderError(f"{self.name} refused the code: {answer['error']}", status=200,
+                                body=str(answer))
+        if not answer.get("access_token"):
+            raise ProviderError("the token endpoint answered without an access_token",
+                                status=200, body=str(answer))
+        return answer
+
     async def user_data(self, tokens: TokenSet) -> UserData:
         raise NotImplementedError
 
     # --- HTTP helpers (every call through the app's one client) ------------------------------
 
     def basic_auth(self) -> str:
-        pair = f"{self.client_id}:{self.settings.secret}".encode()
+        # x/oauth2 query-escapes both halves before joining them (RFC 6749 §2.3.1).
+        pair = f"{quote_plus(self.client_id)}:{quote_plus(self.settings.secret)}".encode()
         return "Basic " + base64.b64encode(pair).decode()
 
     async def post_form(self, url: str, form: Mapping[str, str], *, auth: str = "",
@@ -178,9 +241,15 @@ class OAuthProvider:
                 text = await resp.text()
                 if not 200 <= resp.status < 300:
                     raise ProviderError(f"{self.name} answered {resp.status}", status=resp.status, body=text)
+                if resp.content_type == "application/x-www-form-urlencoded":
+                    # Token endpoints that answer the classic form encoding (GitHub without an
+                    # Accept header), as x/oauth2 accepts them.
+                    return dict(parse_qsl(text, keep_blank_values=True))
                 try:
                     return await resp.json(content_type=None)
                 except ValueError:
+                    if resp.content_type == "text/plain" and "=" in text:
+                        return dict(parse_qsl(text, keep_blank_values=True))
                     raise ProviderError(f"{self.name} answered something that is not JSON",
                                         status=resp.status, body=text) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
