@@ -14,12 +14,6 @@ import pytest
 
 from oauth_vendors import running
 
-# Until the /authorize and /callback flows land (branch oauth-core), these routes are the
-# "provider is not enabled" stubs of api/unavailable.py.
-pytestmark = pytest.mark.skipif(
-    "get_authorize" in vars(__import__("gotrue_lite.api.unavailable", fromlist=["x"])),
-    reason="GET /authorize is still a stub (api/unavailable.py)")
-
 SITE = "http://localhost:3000"
 VERIFIER = "a-client-side-verifier-that-is-long-enough-0123456789abcdef"
 
