@@ -40,8 +40,8 @@ from ..store import Executor, UniqueViolation
 from ..store import linking as link_store
 from ..store import one_time_tokens as ott_store
 from ..store import users as user_store
-from . import Client, Context, audit, emails
-from .signup import insert_user
+from . import Client, Context, audit, emails, hook_points
+from .signup import insert_user, planned_user
 
 T = TypeVar("T")
 
@@ -183,10 +183,38 @@ async def _send_confirmation(ctx: Context, tx: Executor, user: User) -> None:
 # --- the automatic decision ------------------------------------------------------------------
 
 
-async def _automatic(ctx: Context, client: Client, tx: Executor, provider: str, data: UserData,
-                     claims: dict[str, Any], email_optional: bool) -> tuple[User, str, APIError | None]:
-    settings = ctx.settings
-    autoconfirm = settings.mailer.autoconfirm
+def _new_user(ctx: Context, client: Client, provider: str, candidate: Email, claims: dict[str, Any],
+              domain: str) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()), "aud": client.aud, "role": ctx.settings.jwt.default_group_name,
+        "email": candidate.email, "phone": "", "encrypted_password": "",
+        "raw_app_meta_data": {"provider": provider, "providers": [provider]},
+        "raw_user_meta_data": dict(claims), "is_sso_user": domain != "default",
+    }
+
+
+async def _before_user_created(ctx: Context, client: Client, provider: str, data: UserData,
+                               claims: dict[str, Any]) -> None:
+    """upstream triggerBeforeUserCreatedExternal: the account decision made once beforehand, in a
+    transaction of its own; only a sign-in that would create a user asks the hook, with the user
+    as it would be saved. Runs before the sign-in's transaction, so a refusal writes nothing."""
+    if not hook_points.enabled(ctx, "before_user_created"):
+        return
+    async with ctx.db.transaction() as tx:
+        decision, _, candidate, domain, _ = await _decide(ctx, client, tx, provider, data, claims)
+    if decision != CREATED:
+        return
+    if ctx.settings.disable_signup:
+        raise APIError(422, "signup_disabled", "Signups not allowed for this instance")
+    values = _new_user(ctx, client, provider, candidate, claims, domain)
+    await hook_points.before_user_created(ctx, client, planned_user({**values, "is_anonymous": False}))
+
+
+async def _decide(ctx: Context, client: Client, tx: Executor, provider: str, data: UserData,
+                  claims: dict[str, Any]) -> tuple[str, str | None, Email, str, Identity | None]:
+    """upstream DetermineAccountLinking: (decision, target user id, candidate email, linking
+    domain, the identity that exists already)."""
+    autoconfirm = ctx.settings.mailer.autoconfirm
     verified = [e.email.lower() for e in data.emails if e.verified or autoconfirm]
     candidate = Email("", False, False)
     for email in data.emails:
@@ -218,7 +246,14 @@ async def _automatic(ctx: Context, client: Client, tx: Executor, provider: str, 
             raise internal(f"Multiple accounts with the same email address in the same linking domain detected: {domain}")
         else:
             decision, target_id = LINKED, similar[0]["user_id"]
+    return decision, target_id, candidate, domain, identity
 
+
+async def _automatic(ctx: Context, client: Client, tx: Executor, provider: str, data: UserData,
+                     claims: dict[str, Any], email_optional: bool) -> tuple[User, str, APIError | None]:
+    settings = ctx.settings
+    autoconfirm = settings.mailer.autoconfirm
+    decision, target_id, candidate, domain, identity = await _decide(ctx, client, tx, provider, data, claims)
     if decision == LINKED:
         user = await user_store.get(tx, target_id)
         identity = await _new_identity(tx, user.id, provider, claims)
@@ -230,14 +265,10 @@ async def _automatic(ctx: Context, client: Client, tx: Executor, provider: str, 
     elif decision == CREATED:
         if settings.disable_signup:
             raise APIError(422, "signup_disabled", "Signups not allowed for this instance")
-        user_id = str(uuid.uuid4())
+        values = _new_user(ctx, client, provider, candidate, claims, domain)
+        user_id = values["id"]
         try:
-            await insert_user(tx, {
-                "id": user_id, "aud": client.aud, "role": settings.jwt.default_group_name,
-                "email": candidate.email, "phone": "", "encrypted_password": "",
-                "raw_app_meta_data": {"provider": provider, "providers": [provider]},
-                "raw_user_meta_data": dict(claims), "is_sso_user": domain != "default",
-            })
+            await insert_user(tx, values)
         except UniqueViolation:  # a concurrent sign-up took the email between the check and now
             raise APIError(422, "email_exists", DUPLICATE_EMAIL) from None
         identity = await _new_identity(tx, user_id, provider, claims)
@@ -385,6 +416,8 @@ async def sign_in_with_identity(ctx: Context, client: Client, provider: str, dat
     claims = claims_with_email(data)
     deferred: APIError | None = None
     result = None
+    if not link_to_user and not invite_token:
+        await _before_user_created(ctx, client, provider, data, claims)
     async with ctx.db.transaction() as tx:
         if link_to_user:
             user, deferred = await _link_to_user(ctx, client, tx, provider, claims, link_to_user)
@@ -395,6 +428,8 @@ async def sign_in_with_identity(ctx: Context, client: Client, provider: str, dat
             user, decision, deferred = await _automatic(ctx, client, tx, provider, data, claims, email_optional)
         if deferred is None and then is not None:
             result = await then(tx, user)
+    if decision == CREATED:
+        await hook_points.after_user_created(ctx, client, user)  # upstream: once the user is committed
     if deferred is not None:
         raise deferred  # upstream's NewCommitWithError: what was written above stays
     return SignIn(user, decision, result)
