@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -86,12 +87,18 @@ def _install() -> tuple[str | None, str | None]:
 class LocalIdP:
     """A running tests/idp/server.mjs and its control API."""
 
-    def __init__(self, proc: subprocess.Popen, port: int, issuer: str, stderr_path: Path):
+    def __init__(self, proc: subprocess.Popen, origin: str, issuer: str, stderr_path: Path, ca_file: str | None = None):
         self.proc = proc
-        self.origin = f"http://127.0.0.1:{port}"
+        self.origin = origin
         self.issuer = issuer
+        self.ca_file = ca_file  # the throw-away CA an https provider's certificate chains to
         self._stderr_path = stderr_path
-        self._http = httpx.Client(timeout=30)
+        self._http = httpx.Client(timeout=30, verify=self.verify)
+
+    @property
+    def verify(self) -> Any:
+        """What an HTTP client passes as `verify` to talk to this provider."""
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
 
     # --- setup -------------------------------------------------------------------------
 
@@ -145,7 +152,7 @@ class LocalIdP:
         """Follow the provider's redirects as a browser would; the callback's query parameters."""
         query = {"client_id": client_id, "redirect_uri": redirect_uri, "response_type": "code",
                  "scope": scope, "state": uuid.uuid4().hex, "login_hint": login_hint, **params}
-        with httpx.Client(timeout=30) as browser:
+        with httpx.Client(timeout=30, verify=self.verify) as browser:
             resp = browser.get(f"{self.issuer}/protocol/openid-connect/auth", params=query)
             for _ in range(10):
                 location = resp.headers.get("location")
@@ -187,14 +194,21 @@ class LocalIdP:
                 self.proc.wait(timeout=10)
 
 
-def start_idp(directory: Path) -> LocalIdP:
+def start_idp(directory: Path, *, https: bool = False) -> LocalIdP:
+    """Start the provider; `https`: over TLS with a certificate from a throw-away CA."""
     node, problem = _install()
     if problem:
         raise RuntimeError(problem)
     stderr_path = directory / "idp.stderr"
+    env, ca_file = dict(os.environ), None
+    if https:
+        from oidc_issuer import tls_files
+
+        ca_file, _ = tls_files(directory)
+        env.update(IDP_TLS_CERT=str(directory / "cert.pem"), IDP_TLS_KEY=str(directory / "key.pem"))
     with open(stderr_path, "w") as stderr:
         proc = subprocess.Popen([node, str(IDP_DIR / "server.mjs")], cwd=IDP_DIR, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=stderr, text=True)
+                                stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
     first: list[str] = []
     reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()), daemon=True)
     reader.start()
@@ -204,14 +218,24 @@ def start_idp(directory: Path) -> LocalIdP:
         proc.wait(timeout=10)
         raise RuntimeError(f"tests/idp/server.mjs did not start: {stderr_path.read_text(errors='replace')[-2000:]}")
     hello = json.loads(first[0])
-    return LocalIdP(proc, hello["port"], hello["issuer"], stderr_path)
+    return LocalIdP(proc, hello["origin"], hello["issuer"], stderr_path, ca_file)
 
 
 @pytest.fixture(scope="session")
 def idp(tmp_path_factory) -> Iterator[LocalIdP]:
     """The local OpenID provider (one per test process); skip, or fail in CI, when it cannot run."""
+    yield from _running(tmp_path_factory.mktemp("idp"))
+
+
+@pytest.fixture(scope="session")
+def idp_https(tmp_path_factory) -> Iterator[LocalIdP]:
+    """The same provider served over https (its CA in `.ca_file`), for custom OIDC providers."""
+    yield from _running(tmp_path_factory.mktemp("idp-https"), https=True)
+
+
+def _running(directory: Path, **options: Any) -> Iterator[LocalIdP]:
     try:
-        provider = start_idp(tmp_path_factory.mktemp("idp"))
+        provider = start_idp(directory, **options)
     except RuntimeError as exc:
         if os.environ.get("GOTRUE_LITE_REQUIRE_CLIENTS") == "1":
             pytest.fail(f"GOTRUE_LITE_REQUIRE_CLIENTS=1 but the local OpenID provider cannot run: {exc}", pytrace=False)

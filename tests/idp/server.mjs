@@ -18,7 +18,9 @@
 // cancels at the provider would.
 
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { URL } from 'node:url';
 
 import * as jose from 'jose';
@@ -70,9 +72,14 @@ const STANDARD_CLAIMS = {
 };
 
 const port = Number(process.env.IDP_PORT || 0);
-const server = http.createServer();
+// IDP_TLS_CERT / IDP_TLS_KEY (PEM files): serve https, for relying parties that accept only
+// https issuers (upstream's custom OIDC providers); the test trusts its own CA.
+const tls = process.env.IDP_TLS_CERT && process.env.IDP_TLS_KEY
+  ? { cert: readFileSync(process.env.IDP_TLS_CERT), key: readFileSync(process.env.IDP_TLS_KEY) }
+  : null;
+const server = tls ? https.createServer(tls) : http.createServer();
 await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const origin = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
 const issuer = origin + PREFIX;
 
 const provider = new Provider(issuer, {
@@ -249,7 +256,7 @@ server.on('request', async (req, res) => {
   }
 });
 
-process.stdout.write(JSON.stringify({ port: server.address().port, issuer, realm: REALM }) + '\n');
+process.stdout.write(JSON.stringify({ port: server.address().port, origin, issuer, realm: REALM }) + '\n');
 process.stdin.resume();
 process.stdin.on('end', () => process.exit(0));
 process.stdin.on('close', () => process.exit(0));
