@@ -89,3 +89,37 @@ def test_id_token_sign_up_asks_the_user_created_hooks(make_server, backend, idp,
     assert signed_in.status_code == 200, signed_in.text
     [created] = hooks.calls("after_user_created")
     assert created.payload["user"]["id"] == signed_in.json()["user"]["id"]
+
+
+# --- Netlify-style webhooks at the external sign-in (netlify/gotrue api/external.go) ----------------
+
+
+def test_netlify_webhooks_at_an_oauth_sign_up_and_sign_in(make_server, backend, idp):
+    from webhook_server import WebhookServer, add_roles
+
+    webhook = WebhookServer().start()
+    try:
+        webhook.answers["validate"] = lambda received: (
+            (403, {"msg": "no"}) if received.user["email"].startswith("blocked") else (200, None))
+        webhook.answers["signup"] = add_roles("member")
+        webhook.answers["login"] = add_roles("member", "returning")
+        server = keycloak_server(make_server, backend, idp, **webhook.env())
+
+        blocked = idp.add_user(email=new_email("blocked"), email_verified=True)
+        landed = browse(server, _authorize(server, blocked))
+        assert "access_token" not in landed and "error" in landed, landed
+        assert rows(server, "SELECT count(*) AS n FROM users")[0]["n"] == 0
+
+        email = new_email("kc")
+        sub = idp.add_user(email=email, email_verified=True)
+        session = fragment_of(browse(server, _authorize(server, sub)))
+        assert claims_of(session["access_token"])["app_metadata"]["roles"] == ["member"]
+        assert webhook.events()[-2:] == ["validate", "signup"]
+        assert webhook.received[-1].user["email"] == email and webhook.received[-1].claims is not None
+
+        again = fragment_of(browse(server, _authorize(server, sub)))
+        assert webhook.events()[-1] == "login"
+        assert claims_of(again["access_token"])["app_metadata"]["roles"] == ["member", "returning"]
+        assert webhook.refused == []
+    finally:
+        webhook.stop()

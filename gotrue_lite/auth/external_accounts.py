@@ -40,7 +40,7 @@ from ..store import Executor, UniqueViolation
 from ..store import linking as link_store
 from ..store import one_time_tokens as ott_store
 from ..store import users as user_store
-from . import Client, Context, audit, emails, hook_points
+from . import Client, Context, audit, emails, hook_points, webhooks
 from .signup import insert_user, planned_user
 
 T = TypeVar("T")
@@ -193,21 +193,35 @@ def _new_user(ctx: Context, client: Client, provider: str, candidate: Email, cla
     }
 
 
-async def _before_user_created(ctx: Context, client: Client, provider: str, data: UserData,
-                               claims: dict[str, Any]) -> None:
-    """upstream triggerBeforeUserCreatedExternal: the account decision made once beforehand, in a
-    transaction of its own; only a sign-in that would create a user asks the hook, with the user
-    as it would be saved. Runs before the sign-in's transaction, so a refusal writes nothing."""
-    if not hook_points.enabled(ctx, "before_user_created"):
-        return
+async def _before_signing_in(ctx: Context, client: Client, provider: str, data: UserData,
+                             claims: dict[str, Any]) -> tuple[dict[str, Any] | None, Any]:
+    """What is asked of the outside before the sign-in's transaction: upstream's
+    triggerBeforeUserCreatedExternal (the account decision made once beforehand, in a
+    transaction of its own; only a sign-in that creates a user asks before_user_created, with
+    the user as it would be saved) and netlify's webhooks for external sign-ins (validate, then
+    signup when the new account is confirmed at once; login for a confirmed account). Returns
+    the new user's row as the hook and webhooks left it, and the webhook's changes for an
+    existing user. A refusal raises here, so nothing is written."""
+    settings = ctx.settings
+    hooked = hook_points.enabled(ctx, "before_user_created")
+    if not hooked and not webhooks.configured(ctx):
+        return None, None
     async with ctx.db.transaction() as tx:
-        decision, _, candidate, domain, _ = await _decide(ctx, client, tx, provider, data, claims)
+        decision, target_id, candidate, domain, _ = await _decide(ctx, client, tx, provider, data, claims)
+        target = await user_store.get(tx, target_id) if target_id else None
+    confirmed_now = candidate.verified or settings.mailer.autoconfirm
     if decision != CREATED:
-        return
-    if ctx.settings.disable_signup:
+        if target is None:
+            return None, None
+        event = webhooks.LOGIN if target.email_confirmed_at else webhooks.SIGNUP if confirmed_now else None
+        return None, (await webhooks.notify(ctx, event, target) if event else None)
+    if settings.disable_signup:
         raise APIError(422, "signup_disabled", "Signups not allowed for this instance")
     values = _new_user(ctx, client, provider, candidate, claims, domain)
-    await hook_points.before_user_created(ctx, client, planned_user({**values, "is_anonymous": False}))
+    if hooked:
+        await hook_points.before_user_created(ctx, client, planned_user({**values, "is_anonymous": False}))
+    events = (webhooks.VALIDATE, webhooks.SIGNUP) if confirmed_now else (webhooks.VALIDATE,)
+    return await webhooks.vet_new_user(ctx, values, *events), None
 
 
 async def _decide(ctx: Context, client: Client, tx: Executor, provider: str, data: UserData,
@@ -250,7 +264,10 @@ async def _decide(ctx: Context, client: Client, tx: Executor, provider: str, dat
 
 
 async def _automatic(ctx: Context, client: Client, tx: Executor, provider: str, data: UserData,
-                     claims: dict[str, Any], email_optional: bool) -> tuple[User, str, APIError | None]:
+                     claims: dict[str, Any], email_optional: bool, planned: dict[str, Any] | None = None,
+                     changes: Any = None) -> tuple[User, str, APIError | None]:
+    """The automatic decision and its effects; `planned`: the new user's row as the hooks left
+    it (used when the decision is still to create), `changes`: a webhook's answer to save."""
     settings = ctx.settings
     autoconfirm = settings.mailer.autoconfirm
     decision, target_id, candidate, domain, identity = await _decide(ctx, client, tx, provider, data, claims)
@@ -265,7 +282,7 @@ async def _automatic(ctx: Context, client: Client, tx: Executor, provider: str, 
     elif decision == CREATED:
         if settings.disable_signup:
             raise APIError(422, "signup_disabled", "Signups not allowed for this instance")
-        values = _new_user(ctx, client, provider, candidate, claims, domain)
+        values = planned or _new_user(ctx, client, provider, candidate, claims, domain)
         user_id = values["id"]
         try:
             await insert_user(tx, values)
@@ -301,6 +318,8 @@ async def _automatic(ctx: Context, client: Client, tx: Executor, provider: str, 
                 deferred = APIError(422, "provider_email_needs_verification", f"Unverified email with {provider}. {tail}")
     else:
         await audit.record(ctx, tx, user, "login", {"provider": provider})
+    if changes is not None and decision != CREATED:
+        await webhooks.apply(tx, user.id, changes)
     return await user_store.get(tx, user.id), decision, deferred
 
 
@@ -416,8 +435,9 @@ async def sign_in_with_identity(ctx: Context, client: Client, provider: str, dat
     claims = claims_with_email(data)
     deferred: APIError | None = None
     result = None
+    planned = changes = None
     if not link_to_user and not invite_token:
-        await _before_user_created(ctx, client, provider, data, claims)
+        planned, changes = await _before_signing_in(ctx, client, provider, data, claims)
     async with ctx.db.transaction() as tx:
         if link_to_user:
             user, deferred = await _link_to_user(ctx, client, tx, provider, claims, link_to_user)
@@ -425,7 +445,8 @@ async def sign_in_with_identity(ctx: Context, client: Client, provider: str, dat
         elif invite_token:
             user, decision = await _accept_invite(ctx, client, tx, provider, data, claims, invite_token), INVITED
         else:
-            user, decision, deferred = await _automatic(ctx, client, tx, provider, data, claims, email_optional)
+            user, decision, deferred = await _automatic(ctx, client, tx, provider, data, claims, email_optional,
+                                                        planned, changes)
         if deferred is None and then is not None:
             result = await then(tx, user)
     if decision == CREATED:

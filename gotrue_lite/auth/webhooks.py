@@ -24,6 +24,11 @@ def _user_to_be(values: dict[str, Any]) -> User:
     return User(**{"created_at": now, "updated_at": now, **known})
 
 
+def configured(ctx: Context) -> bool:
+    """Whether any Netlify-style webhook event goes out at all."""
+    return bool(ctx.settings.webhook.url and ctx.settings.webhook.events)
+
+
 async def vet_new_user(ctx: Context, values: dict[str, Any], *events: str) -> dict[str, Any]:
     """Send `events` for a user about to be created; the row's values with the answers applied.
 
