@@ -181,7 +181,7 @@ def _local_code_valid(ctx: Context, user: User, column: str, phone: str, code: s
 
 async def verify(ctx: Context, client: Client, *, vtype: str, phone: str, code: str) -> dict[str, Any]:
     """POST /verify type sms | phone_change with a normalised phone: a session, or 403."""
-    from .verify import _refresh_providers
+    from .external_accounts import refresh_providers
 
     by_change = vtype == "phone_change"
     column = PHONE_CHANGE.column if by_change else CONFIRMATION.column
@@ -219,7 +219,7 @@ async def verify(ctx: Context, client: Client, *, vtype: str, phone: str, code: 
             await confirm(tx, user)
         if user.is_anonymous:
             await user_store.update_user(tx, user.id, is_anonymous=False)
-        user = await _refresh_providers(tx, user.id)
+        user = await refresh_providers(tx, user.id)
         return await sessions.issue(ctx, tx, user, "otp", client)
 
 

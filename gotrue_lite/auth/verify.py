@@ -14,6 +14,7 @@ from ..store import flow_state as flow_store
 from ..store import one_time_tokens as ott_store
 from ..store import users as user_store
 from . import Client, Context, audit, fields, sessions, webhooks
+from .external_accounts import refresh_providers
 from .signup import confirm_email, ensure_identity
 
 # verification type → the token columns it may consume
@@ -87,25 +88,6 @@ async def find_by_hash(ctx: Context, ex: Executor, vtype: str, token_hash: str) 
 async def find_by_code(ctx: Context, ex: Executor, vtype: str, email: str, code: str, aud: str) -> Match:
     hashed = crypto.token_hash(email, code)
     return await _find(ctx, ex, vtype, (hashed, f"pkce_{hashed}"), _otp_invalid, address=email, aud=aud)
-
-
-def providers_of(user: User) -> list[str]:
-    seen: list[str] = []
-    for identity in user.identities:
-        if identity.provider not in seen:
-            seen.append(identity.provider)
-    return seen
-
-
-async def _refresh_providers(tx: Executor, user_id: str) -> User:
-    user = await user_store.get(tx, user_id)
-    providers = providers_of(user)
-    metadata = user.app_metadata
-    if providers and metadata.get("providers") != providers:
-        metadata.update(provider=metadata.get("provider") or providers[0], providers=providers)
-        await user_store.update_user(tx, user_id, raw_app_meta_data=metadata)
-        user = await user_store.get(tx, user_id)
-    return user
 
 
 async def _apply_email_change(ctx: Context, tx: Executor, user: User) -> None:
@@ -215,7 +197,7 @@ async def verify(ctx: Context, client: Client, *, vtype: str, token_hash: str | 
         if match.user.id == first.user.id:
             await webhooks.apply(tx, match.user.id, changes)
         message = await _consume(ctx, tx, match, vtype, password_hash if match.user.id == first.user.id else None)
-        user = await _refresh_providers(tx, match.user.id)
+        user = await refresh_providers(tx, match.user.id)
         if message is not None:
             return Outcome(resolved, message=message)
         if issue_code and match.stored.startswith("pkce_"):
