@@ -26,6 +26,8 @@ import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from loopback import listen
+
 SECRET = "v1,whsec_" + base64.b64encode(b"hook-secret-0123456789abcdefghij").decode()
 OTHER_SECRET = "v1,whsec_" + base64.b64encode(b"another-secret-0123456789abcdefg").decode()
 
@@ -117,16 +119,9 @@ class HookServer:
         self._thread = threading.Thread(target=self._loop.run_forever, name="hook-server", daemon=True)
         self._thread.start()
 
-        async def boot() -> int:
-            app = web.Application()
-            app.router.add_post("/{name}", self._handle)
-            self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            return site._server.sockets[0].getsockname()[1]
-
-        port = asyncio.run_coroutine_threadsafe(boot(), self._loop).result(10)
+        app = web.Application()
+        app.router.add_post("/{name}", self._handle)
+        self._runner, port = listen(self._loop, app)
         self.url = f"http://127.0.0.1:{port}"
         return self
 

@@ -32,10 +32,13 @@ from typing import Any, Callable, Iterator
 from urllib.parse import unquote_plus, urlencode, urlsplit
 
 from aiohttp import web
+
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwk, jwt
 from oauthlib.common import Request as OAuthRequest
 from oauthlib.oauth1.rfc5849 import signature as oauth1_signature
+
+from loopback import listen
 
 CLIENT_ID = "gotrue-lite-client"
 CLIENT_SECRET = "s3cret/with+odd&chars and space"
@@ -110,14 +113,7 @@ class Vendor:
         for method, path, handler in self.routes():
             app.router.add_route(method, path, self._wrap(handler))
 
-        async def boot() -> int:
-            self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            return site._server.sockets[0].getsockname()[1]
-
-        port = asyncio.run_coroutine_threadsafe(boot(), self._loop).result(10)
+        self._runner, port = listen(self._loop, app)
         self.url = f"http://127.0.0.1:{port}"
         return self
 

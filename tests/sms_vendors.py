@@ -31,6 +31,8 @@ from typing import Any, Callable, Iterator, NamedTuple
 import pytest
 from aiohttp import web
 
+from loopback import listen
+
 _CODE = re.compile(r"(?<![0-9A-Za-z])(\d{4,10})(?![0-9A-Za-z])")
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 _DIGITS = re.compile(r"^[1-9][0-9]{1,14}$")
@@ -123,15 +125,7 @@ class FakeVendor:
         for method, path, handler in self.routes():
             app.router.add_route(method, self.prefix + path, self._wrap(handler))
 
-        async def boot() -> int:
-            # A stalled answer must not hold the test's teardown.
-            self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            return site._server.sockets[0].getsockname()[1]
-
-        port = asyncio.run_coroutine_threadsafe(boot(), self._loop).result(10)
+        self._runner, port = listen(self._loop, app)
         self.url = f"http://127.0.0.1:{port}"
         return self
 

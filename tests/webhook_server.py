@@ -14,6 +14,8 @@ from typing import Any, Callable
 import jwt as pyjwt
 from aiohttp import web
 
+from loopback import listen
+
 SECRET = "webhook-secret-0123456789abcdefghij"
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -65,14 +67,7 @@ class WebhookServer:
         app = web.Application()
         app.router.add_post("/identity", self._handle)
 
-        async def boot() -> int:
-            self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            return site._server.sockets[0].getsockname()[1]
-
-        port = asyncio.run_coroutine_threadsafe(boot(), self._loop).result(10)
+        self._runner, port = listen(self._loop, app)
         self.url = f"http://127.0.0.1:{port}/identity"
         return self
 
